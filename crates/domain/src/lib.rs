@@ -1,0 +1,18 @@
+//! The domain of frontdesk: what a customer service *is*, with no I/O.
+//!
+//! Everything here is plain synchronous code that takes its inputs (including the
+//! current time, where it matters) as arguments and returns decisions. The server
+//! crate feeds it from sockets and the database; tests feed it directly.
+//!
+//! # Layout
+//! - [`menu`]: the digital service menu (seed 000/001 steps 2–5): a validated tree of
+//!   items, its TOML file format, and lookups.
+//! - [`consultation`]: one customer's walk through the menu as a state machine
+//!   (steps 4–8): which screen they are on, what each choice does, what gets recorded.
+//! - [`phone`]: customer identity by phone number, normalised to E.164.
+//! - [`rate`]: a token bucket used to keep one connection from flooding the server.
+
+pub mod consultation;
+pub mod menu;
+pub mod phone;
+pub mod rate;

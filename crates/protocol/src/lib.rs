@@ -1,0 +1,408 @@
+//! The frontdesk wire protocol, shared by the server and every client.
+//!
+//! Customers speak JSON over a WebSocket at `/ws`: one [`ClientMessage`] or
+//! [`ServerMessage`] per text frame, tagged by `type`. REST bodies live in [`rest`].
+//! `PROTOCOL.md` at the repository root documents every message with examples; a
+//! test there keeps the two in step.
+//!
+//! Errors have one shape everywhere: a stable snake_case [`ErrorCode`] under
+//! `error` and an English `message`. Clients translate by code, never by message.
+
+pub mod rest;
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks. A client says which it speaks in
+/// [`ClientMessage::Hello`]; a mismatch is refused with
+/// [`ErrorCode::UnsupportedProtocol`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Messages from a customer's device to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// First message on every connection: start a consultation (with `phone`) or
+    /// resume one (with `resume`, the token from a previous [`ServerMessage::Welcome`]).
+    Hello {
+        /// Must equal [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// The customer's phone number, any common format; required to start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone: Option<String>,
+        /// A resume token; when present the consultation it names is resumed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+    },
+    /// Choose an item on the current screen.
+    Select {
+        /// Request number: grows by at least one with every request of a consultation.
+        req: u64,
+        /// The item's id.
+        item: String,
+    },
+    /// Go up one menu level.
+    Back {
+        /// Request number.
+        req: u64,
+    },
+    /// Go to the top menu.
+    Home {
+        /// Request number.
+        req: u64,
+    },
+    /// End the consultation.
+    End {
+        /// Request number.
+        req: u64,
+    },
+    /// Heartbeat; answered with [`ServerMessage::Pong`].
+    Ping {
+        /// Echoed back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<u64>,
+    },
+}
+
+impl ClientMessage {
+    /// Every `type` a client may send, for error messages and documentation.
+    pub const TYPES: [&'static str; 6] = ["hello", "select", "back", "home", "end", "ping"];
+
+    /// The request number, for messages that are numbered requests.
+    #[must_use]
+    pub fn req(&self) -> Option<u64> {
+        match self {
+            ClientMessage::Select { req, .. }
+            | ClientMessage::Back { req }
+            | ClientMessage::Home { req }
+            | ClientMessage::End { req } => Some(*req),
+            ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => None,
+        }
+    }
+
+    /// Reads one text frame, telling apart the ways it can be wrong.
+    ///
+    /// # Errors
+    /// [`ErrorCode::MalformedJson`] when the text is not a JSON object,
+    /// [`ErrorCode::UnknownMessageType`] when `type` is missing or unknown, and
+    /// [`ErrorCode::InvalidMessage`] when the fields do not fit the type. The
+    /// `Option<u64>` is the request number when one could be read, so the error can
+    /// answer that request.
+    pub fn parse(text: &str) -> Result<Self, (ErrorCode, String, Option<u64>)> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| (ErrorCode::MalformedJson, format!("not valid JSON: {e}"), None))?;
+        let Some(obj) = value.as_object() else {
+            return Err((ErrorCode::MalformedJson, "a message must be a JSON object".into(), None));
+        };
+        let req = obj.get("req").and_then(serde_json::Value::as_u64);
+        match obj.get("type").and_then(serde_json::Value::as_str) {
+            None => {
+                return Err((
+                    ErrorCode::UnknownMessageType,
+                    "a message needs a string field `type`".into(),
+                    req,
+                ));
+            }
+            Some(t) if !Self::TYPES.contains(&t) => {
+                let shown: String = t.chars().take(40).collect();
+                return Err((
+                    ErrorCode::UnknownMessageType,
+                    format!("unknown message type '{shown}' (known: {})", Self::TYPES.join(", ")),
+                    req,
+                ));
+            }
+            Some(_) => {}
+        }
+        serde_json::from_value(value).map_err(|e| (ErrorCode::InvalidMessage, e.to_string(), req))
+    }
+}
+
+/// Messages from the server to a customer's device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Answer to `hello`: the consultation is open (step 2: the menu is sent).
+    Welcome {
+        /// The protocol version the server speaks.
+        protocol: u32,
+        /// The consultation's id.
+        consultation: String,
+        /// Keep this to resume after a dropped connection; it also reads the
+        /// consultation's service record over REST. Secret: never log it.
+        resume_token: String,
+        /// The menu version this consultation uses until it ends.
+        menu_version: u32,
+        /// True when an existing consultation was resumed.
+        resumed: bool,
+        /// The highest request number already applied: resend only requests above it.
+        last_req: u64,
+        /// The screen to show.
+        screen: Screen,
+        /// Limits the client should respect.
+        limits: Limits,
+    },
+    /// Answer to `select`, `back` and `home`: what to show now.
+    Screen {
+        /// The request answered.
+        req: u64,
+        /// The menu to show (step 8: after content, the menu is shown again).
+        screen: Screen,
+        /// The content served, when a content item was chosen.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content: Option<Content>,
+        /// A notice, e.g. that a service is not available yet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notice: Option<Notice>,
+        /// True when the request was a resend of one already applied; nothing changed.
+        #[serde(default)]
+        duplicate: bool,
+    },
+    /// The request (and everything before it) is durably recorded.
+    Ack {
+        /// The request acknowledged.
+        req: u64,
+    },
+    /// Answer to `end`: the consultation is over; its service record is stored.
+    Ended {
+        /// The request answered.
+        req: u64,
+        /// The consultation's id.
+        consultation: String,
+        /// How many service items the record holds.
+        items_recorded: u32,
+    },
+    /// Answer to `ping`.
+    Pong {
+        /// The ping's nonce.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<u64>,
+    },
+    /// Something was refused. Unless the code says the connection closes, it stays up.
+    Error {
+        /// The request refused, when the error answers one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
+        /// Stable machine-readable code.
+        error: ErrorCode,
+        /// English explanation for people and logs.
+        message: String,
+        /// For `rate_limited`: when to try again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+}
+
+/// A menu screen: a submenu and its items, as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Screen {
+    /// The submenu's id.
+    pub menu: String,
+    /// The submenu's title (the menu's name on the root screen).
+    pub title: String,
+    /// From the root down to this submenu, for a breadcrumb. One entry at the root.
+    pub path: Vec<Crumb>,
+    /// The items to choose from, in order.
+    pub items: Vec<Entry>,
+}
+
+/// One step of a breadcrumb.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Crumb {
+    /// Submenu id.
+    pub id: String,
+    /// Submenu title.
+    pub title: String,
+}
+
+/// One choosable item on a screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Entry {
+    /// Item id, sent back in `select`.
+    pub id: String,
+    /// The text to show.
+    pub title: String,
+    /// `submenu`, `content`, `voice`, `chat` or `bot`: lets a client show an icon.
+    pub kind: String,
+}
+
+/// Service content (step 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Content {
+    /// The content item's id.
+    pub item: String,
+    /// Its title.
+    pub title: String,
+    /// Plain text; clients show it as text, never as HTML.
+    pub text: String,
+}
+
+/// Something the customer should be told that is not an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// Stable code: `not_available_yet`.
+    pub code: String,
+    /// The item it is about.
+    pub item: String,
+    /// English text.
+    pub message: String,
+}
+
+/// Limits announced in `welcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest text frame accepted, in bytes.
+    pub max_message_bytes: u32,
+    /// Sustained messages per second per connection.
+    pub messages_per_sec: u32,
+    /// Burst of messages allowed above the rate.
+    pub burst: u32,
+    /// Send a `ping` at least this often (seconds) or the server closes the connection.
+    pub idle_timeout_secs: u32,
+}
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// Every error code, on the WebSocket and over HTTP.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, for documentation and tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as sent.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The frame is not a JSON object.
+    MalformedJson = "malformed_json",
+    /// `type` is missing or not one this server knows.
+    UnknownMessageType = "unknown_message_type",
+    /// The fields do not fit the message type.
+    InvalidMessage = "invalid_message",
+    /// The frame is larger than `max_message_bytes`.
+    MessageTooLarge = "message_too_large",
+    /// Binary frames are not part of the protocol.
+    BinaryNotSupported = "binary_not_supported",
+    /// Too many messages. The request was not applied but counts as answered:
+    /// after `retry_after_ms`, send the action again under a new request number.
+    RateLimited = "rate_limited",
+    /// The client speaks another protocol version. The connection closes.
+    UnsupportedProtocol = "unsupported_protocol",
+    /// A request before `hello`.
+    NotStarted = "not_started",
+    /// A second `hello` on one connection.
+    AlreadyStarted = "already_started",
+    /// The phone number is not valid.
+    InvalidPhone = "invalid_phone",
+    /// The resume token names no consultation.
+    UnknownResumeToken = "unknown_resume_token",
+    /// The consultation has ended.
+    ConsultationEnded = "consultation_ended",
+    /// No such menu item in this consultation's menu.
+    UnknownItem = "unknown_item",
+    /// The item is not on the current screen (a stale screen).
+    ItemNotOnScreen = "item_not_on_screen",
+    /// The server has no service menu yet; an admin must import one.
+    NoMenu = "no_menu",
+    /// The consultation was resumed on another connection. This one closes.
+    Superseded = "superseded",
+    /// No message within the idle timeout. The connection closes.
+    IdleTimeout = "idle_timeout",
+    /// The server is shutting down. Reconnect and resume.
+    ShuttingDown = "shutting_down",
+    /// HTTP: no such resource.
+    NotFound = "not_found",
+    /// HTTP: missing or bad credentials.
+    Unauthorized = "unauthorized",
+    /// HTTP: the credentials do not allow this.
+    Forbidden = "forbidden",
+    /// HTTP: the request body is not acceptable.
+    InvalidRequest = "invalid_request",
+    /// HTTP: a menu file failed validation.
+    InvalidMenu = "invalid_menu",
+    /// HTTP: the thing exists already.
+    Conflict = "conflict",
+    /// Too many attempts; slow down.
+    TooManyRequests = "too_many_requests",
+    /// Something failed inside the server; it is logged. Retry later.
+    Internal = "internal",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error body of every HTTP error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code.
+    pub error: ErrorCode,
+    /// English explanation.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_client_message() {
+        let msgs = [
+            ClientMessage::Hello { protocol: 1, phone: Some("+12015550123".into()), resume: None },
+            ClientMessage::Select { req: 1, item: "billing".into() },
+            ClientMessage::Back { req: 2 },
+            ClientMessage::Home { req: 3 },
+            ClientMessage::End { req: 4 },
+            ClientMessage::Ping { nonce: Some(9) },
+        ];
+        for m in msgs {
+            let text = serde_json::to_string(&m).unwrap();
+            assert_eq!(ClientMessage::parse(&text).unwrap(), m, "{text}");
+        }
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"select","req":5,"item":"x"}"#).unwrap(),
+            ClientMessage::Select { req: 5, item: "x".into() }
+        );
+    }
+
+    #[test]
+    fn tells_apart_the_ways_a_frame_is_wrong() {
+        let code = |t: &str| ClientMessage::parse(t).unwrap_err().0;
+        assert_eq!(code("{not json"), ErrorCode::MalformedJson);
+        assert_eq!(code("[1,2]"), ErrorCode::MalformedJson);
+        assert_eq!(code(r#"{"req":1}"#), ErrorCode::UnknownMessageType);
+        assert_eq!(code(r#"{"type":"teleport","req":1}"#), ErrorCode::UnknownMessageType);
+        assert_eq!(code(r#"{"type":"select","req":1}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code(r#"{"type":"select","req":-1,"item":"x"}"#), ErrorCode::InvalidMessage);
+        // The request number is kept so the error can answer that request.
+        assert_eq!(ClientMessage::parse(r#"{"type":"select","req":7}"#).unwrap_err().2, Some(7));
+    }
+
+    #[test]
+    fn server_errors_use_the_shared_shape() {
+        let m = ServerMessage::Error {
+            req: Some(3),
+            error: ErrorCode::UnknownItem,
+            message: "no".into(),
+            retry_after_ms: None,
+        };
+        let v: serde_json::Value = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"], "unknown_item");
+        assert_eq!(v["req"], 3);
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Bodies of the REST API (`/api/...`). The OpenAPI document at
+//! `/api/openapi.json` is generated from these types.
+//!
+//! Times are RFC 3339 strings in UTC (`2026-11-21T14:05:09.123Z`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` when the server can reach its database.
+    pub status: String,
+    /// The server's version.
+    pub version: String,
+    /// The current menu version, if a menu has been imported.
+    pub menu_version: Option<u32>,
+}
+
+/// `POST /api/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Account name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A bearer token for the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// `admin` or `agent`.
+    pub role: String,
+    /// When the token stops working.
+    pub expires_at: String,
+}
+
+/// One stored version of the service menu.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MenuVersionInfo {
+    /// Version number, from 1.
+    pub version: u32,
+    /// When it was imported.
+    pub created_at: String,
+    /// Number of items.
+    pub items: u32,
+    /// SHA-256 of the canonical file, hex.
+    pub sha256: String,
+    /// Whether new consultations use it.
+    pub current: bool,
+}
+
+/// Result of importing a menu.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MenuImported {
+    /// The version now current.
+    pub version: u32,
+    /// False when the file was identical to the current version (nothing stored).
+    pub created: bool,
+    /// Number of items.
+    pub items: u32,
+}
+
+/// The service record of one consultation (seed step 8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceRecord {
+    /// Consultation id.
+    pub consultation: String,
+    /// The customer's phone number, E.164.
+    pub phone: String,
+    /// The menu version used throughout.
+    pub menu_version: u32,
+    /// When it started.
+    pub started_at: String,
+    /// When it ended, if it has.
+    pub ended_at: Option<String>,
+    /// `customer` or `abandoned`, if ended.
+    pub end_reason: Option<String>,
+    /// The items chosen, in order.
+    pub items: Vec<ServiceRecordItem>,
+}
+
+/// One item of a service record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceRecordItem {
+    /// Position in the consultation, from 1.
+    pub seq: u32,
+    /// The item's id.
+    pub item: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its title at the time.
+    pub title: String,
+    /// `opened` (submenu), `shown` (content) or `unavailable`.
+    pub served: String,
+    /// When it was served.
+    pub at: String,
+    /// The menu version the item (and its content) came from.
+    pub menu_version: u32,
+}
+
+/// A page of consultations (admin listing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConsultationSummary {
+    /// Consultation id.
+    pub consultation: String,
+    /// Customer phone, E.164.
+    pub phone: String,
+    /// When it started.
+    pub started_at: String,
+    /// When it ended, if it has.
+    pub ended_at: Option<String>,
+    /// Number of items in its record.
+    pub items: u32,
+}

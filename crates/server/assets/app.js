@@ -1,0 +1,871 @@
+// frontdesk customer page: the digital service menu.
+//
+// One WebSocket to /ws speaks the protocol in crates/protocol/src/lib.rs. The page is
+// built to survive flaky mobile networks: every numbered request stays in an outbox
+// until the server says it is durably recorded (`ack`), and after a dropped
+// connection the page resumes the consultation and resends what the server has not
+// applied yet (`welcome.last_req`).
+//
+// Server text (menu titles, content) is only ever put in the page with textContent.
+'use strict';
+
+(function () {
+  const PROTOCOL = 1;
+  const KEY_TOKEN = 'frontdesk.resume';
+  const KEY_CONSULTATION = 'frontdesk.consultation';
+  // The last request number used, so a reload never reuses a number the old page
+  // may still have had in flight.
+  const KEY_REQ = 'frontdesk.req';
+
+  const RETRY_FIRST_MS = 500;
+  const RETRY_MAX_MS = 8000;
+  const PING_MS = 20000;
+  // A socket that answers neither hello nor ping within this long is treated as dead:
+  // on mobile networks a connection can vanish without a close event for minutes.
+  const ANSWER_WAIT_MS = 10000;
+  const TICK_MS = 2000;
+
+  // ---------------------------------------------------------------- translations
+
+  // Errors the customer can do nothing about except reload.
+  const EN_PROTOCOL_ERROR = 'The page and the service did not understand each other. Please reload the page.';
+  const ZH_PROTOCOL_ERROR = '页面与服务通信出错，请刷新页面。';
+
+  const STRINGS = {
+    en: {
+      pageTitle: 'Service menu',
+      brand: 'Customer service',
+      startTitle: 'How can we help?',
+      startIntro: 'Enter your phone number to see our service menu.',
+      phoneLabel: 'Phone number',
+      phoneHint: 'For example +1 201 555 0123',
+      start: 'Show the menu',
+      starting: 'Connecting…',
+      phoneRequired: 'Please enter your phone number.',
+      loading: 'Loading your service menu…',
+      breadcrumb: 'You are here',
+      back: 'Back',
+      home: 'Home',
+      end: 'End',
+      kind_voice: 'Call',
+      kind_chat: 'Chat',
+      kind_bot: 'Assistant',
+      notAvailable: (title) => (title ? `“${title}” is not available yet.` : 'This service is not available yet.'),
+      reconnecting: 'Reconnecting…',
+      doneTitle: 'Thank you',
+      doneSummary: (n) => (n === 1
+        ? 'Your consultation has ended. 1 service item was recorded.'
+        : `Your consultation has ended. ${n} service items were recorded.`),
+      endedNoCount: 'Your consultation has ended.',
+      restart: 'Start again',
+      supersededTitle: 'Continued elsewhere',
+      superseded: 'This consultation continued in another window.',
+      takeOver: 'Continue in this window',
+      dismiss: 'Dismiss',
+      connectFailed: 'Could not reach the service. Check your connection and try again.',
+      errors: {
+        invalid_phone: 'That phone number does not look right. Please check it and try again.',
+        unknown_item: 'That option no longer exists.',
+        item_not_on_screen: 'That option is not on this screen any more.',
+        unknown_resume_token: 'Your previous consultation could not be found. Please start again.',
+        consultation_ended: 'This consultation has ended. You can start a new one.',
+        no_menu: 'The service menu is not available yet. Please try again later.',
+        internal: 'Something went wrong on our side. Please try again.',
+        unsupported_protocol: 'This page is out of date. Please reload it.',
+        shutting_down: 'The service is restarting. Please try again in a moment.',
+        idle_timeout: 'The connection was closed after a long pause.',
+        rate_limited: 'Too many requests. Please wait a moment.',
+        malformed_json: EN_PROTOCOL_ERROR,
+        unknown_message_type: EN_PROTOCOL_ERROR,
+        invalid_message: EN_PROTOCOL_ERROR,
+        message_too_large: EN_PROTOCOL_ERROR,
+        binary_not_supported: EN_PROTOCOL_ERROR,
+        not_started: EN_PROTOCOL_ERROR,
+        already_started: EN_PROTOCOL_ERROR,
+      },
+    },
+    zh: {
+      pageTitle: '服务菜单',
+      brand: '客户服务',
+      startTitle: '请问需要什么帮助？',
+      startIntro: '请输入您的手机号码，查看我们的服务菜单。',
+      phoneLabel: '手机号码',
+      phoneHint: '例如 +86 138 0013 8000',
+      start: '查看菜单',
+      starting: '正在连接…',
+      phoneRequired: '请输入您的手机号码。',
+      loading: '正在加载服务菜单…',
+      breadcrumb: '当前位置',
+      back: '返回',
+      home: '主菜单',
+      end: '结束咨询',
+      kind_voice: '电话',
+      kind_chat: '在线客服',
+      kind_bot: '智能助手',
+      notAvailable: (title) => (title ? `“${title}”暂未开放。` : '该服务暂未开放。'),
+      reconnecting: '正在重新连接…',
+      doneTitle: '感谢您的咨询',
+      doneSummary: (n) => `您的咨询已结束，共记录了 ${n} 项服务。`,
+      endedNoCount: '您的咨询已结束。',
+      restart: '重新开始',
+      supersededTitle: '已在其他窗口继续',
+      superseded: '此次咨询已在另一个窗口中继续。',
+      takeOver: '在此窗口继续',
+      dismiss: '关闭',
+      connectFailed: '无法连接到服务，请检查网络后重试。',
+      errors: {
+        invalid_phone: '手机号码似乎不正确，请检查后重试。',
+        unknown_item: '该选项已不存在。',
+        item_not_on_screen: '该选项已不在当前页面上。',
+        unknown_resume_token: '找不到您之前的咨询，请重新开始。',
+        consultation_ended: '此次咨询已结束，您可以重新开始。',
+        no_menu: '服务菜单尚未就绪，请稍后再试。',
+        internal: '服务出现问题，请重试。',
+        unsupported_protocol: '此页面版本已过期，请刷新页面。',
+        shutting_down: '服务正在重启，请稍后再试。',
+        idle_timeout: '连接因长时间无操作而断开。',
+        rate_limited: '请求过于频繁，请稍候。',
+        malformed_json: ZH_PROTOCOL_ERROR,
+        unknown_message_type: ZH_PROTOCOL_ERROR,
+        invalid_message: ZH_PROTOCOL_ERROR,
+        message_too_large: ZH_PROTOCOL_ERROR,
+        binary_not_supported: ZH_PROTOCOL_ERROR,
+        not_started: ZH_PROTOCOL_ERROR,
+        already_started: ZH_PROTOCOL_ERROR,
+      },
+    },
+  };
+
+  // The first language in the browser's preference list that we have wins;
+  // every Chinese variant gets Simplified Chinese, anything else English.
+  function pickLanguage() {
+    const prefs = (navigator.languages && navigator.languages.length)
+      ? navigator.languages : [navigator.language || 'en'];
+    for (const tag of prefs) {
+      const l = String(tag).toLowerCase();
+      if (l === 'zh' || l.startsWith('zh-')) return 'zh';
+      if (l === 'en' || l.startsWith('en-')) return 'en';
+    }
+    return 'en';
+  }
+  const LANG = pickLanguage();
+
+  function t(key, ...args) {
+    const v = key in STRINGS[LANG] ? STRINGS[LANG][key] : STRINGS.en[key];
+    return typeof v === 'function' ? v(...args) : (v === undefined ? key : v);
+  }
+
+  // The customer-facing text of an error: ours by code, else the server's (English) message.
+  function errorText(code, message) {
+    return STRINGS[LANG].errors[code] || message || STRINGS[LANG].errors.internal;
+  }
+
+  function translatePage() {
+    document.documentElement.lang = LANG === 'zh' ? 'zh-Hans' : 'en';
+    document.title = t('pageTitle');
+    for (const n of document.querySelectorAll('[data-i18n]')) n.textContent = t(n.dataset.i18n);
+    for (const n of document.querySelectorAll('[data-i18n-aria-label]')) {
+      n.setAttribute('aria-label', t(n.dataset.i18nAriaLabel));
+    }
+  }
+
+  // ---------------------------------------------------------------- storage
+
+  // sessionStorage throws in some privacy modes; the page then simply cannot resume
+  // after a reload, which is no reason to fail.
+  const store = {
+    get(key) { try { return sessionStorage.getItem(key); } catch (_) { return null; } },
+    set(key, value) { try { sessionStorage.setItem(key, String(value)); } catch (_) { /* see above */ } },
+    clear() {
+      for (const key of [KEY_TOKEN, KEY_CONSULTATION, KEY_REQ]) {
+        try { sessionStorage.removeItem(key); } catch (_) { /* see above */ }
+      }
+    },
+  };
+
+  // ---------------------------------------------------------------- state
+
+  const state = {
+    view: 'start',        // start | loading | menu | done | superseded
+    token: null,          // resume token: set while a consultation is open
+    consultation: null,
+    screen: null,         // the screen on display
+    screenKey: '',        // its JSON, to skip rebuilding an unchanged list
+    lastShown: 0,         // the request whose answer is on display
+    lastAck: 0,           // highest request known to be durably recorded
+    counter: 0,           // last request number used
+    ending: false,        // `end` was asked for: no more requests
+    starting: false,      // a hello with a phone number is on its way
+  };
+
+  // Requests not yet acknowledged, in request order:
+  // { req, msg, sent: on the current socket, answered: its screen/error arrived }.
+  const outbox = [];
+  // After `rate_limited` nothing is sent before this time.
+  let holdUntil = 0;
+  let holdTimer = null;
+
+  // ---------------------------------------------------------------- connection
+
+  // One WebSocket at a time. `open(makeHello)` (re)starts it; after an unexpected
+  // close the app calls `retry()`, which reconnects with exponential back-off and
+  // sends a fresh hello (built at that moment, so it carries the latest token).
+  const conn = {
+    ws: null,
+    welcomed: false,
+    makeHello: null,
+    retryDelay: RETRY_FIRST_MS,
+    retryTimer: null,
+    tickTimer: null,
+    openedAt: 0,
+    pingEvery: PING_MS,
+    lastPingAt: 0,
+    awaitingSince: 0,     // when we started waiting for any answer (0: not waiting)
+    nonce: 0,
+
+    open(makeHello) {
+      this.stop();
+      this.makeHello = makeHello;
+      this.retryDelay = RETRY_FIRST_MS;
+      this.connect();
+    },
+
+    connect() {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+      let ws;
+      try {
+        ws = new WebSocket(`${scheme}//${location.host}/ws`);
+      } catch (_) {
+        setTimeout(() => onDisconnected(), 0);
+        return;
+      }
+      this.ws = ws;
+      this.welcomed = false;
+      this.openedAt = Date.now();
+      this.awaitingSince = 0;
+      ws.onopen = () => this.send(this.makeHello());
+      ws.onmessage = (ev) => {
+        if (ws !== this.ws) return;
+        this.awaitingSince = 0; // any message proves the socket alive
+        let msg;
+        try { msg = JSON.parse(ev.data); } catch (_) { return; }
+        if (msg && typeof msg === 'object') handle(msg);
+      };
+      ws.onclose = () => this.closed(ws);
+      clearInterval(this.tickTimer);
+      this.tickTimer = setInterval(() => this.tick(), TICK_MS);
+    },
+
+    ready() {
+      return !!this.ws && this.welcomed && this.ws.readyState === WebSocket.OPEN;
+    },
+
+    send(msg) {
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+      try { this.ws.send(JSON.stringify(msg)); return true; } catch (_) { return false; }
+    },
+
+    welcome(limits) {
+      this.welcomed = true;
+      this.retryDelay = RETRY_FIRST_MS;
+      const idle = limits && Number(limits.idle_timeout_secs);
+      // Ping well inside the server's idle timeout.
+      this.pingEvery = idle > 0 ? Math.min(PING_MS, idle * 500) : PING_MS;
+      this.lastPingAt = Date.now();
+    },
+
+    ping() {
+      if (!this.ready()) return;
+      this.lastPingAt = Date.now();
+      if (!this.awaitingSince) this.awaitingSince = this.lastPingAt;
+      this.nonce += 1;
+      this.send({ type: 'ping', nonce: this.nonce });
+    },
+
+    // Heartbeat and dead-socket detection. Timers are throttled in background tabs,
+    // so "dead" means "the answer to a ping is overdue", never "quiet for a while".
+    tick() {
+      const now = Date.now();
+      if (!this.welcomed) {
+        if (now - this.openedAt > ANSWER_WAIT_MS) this.drop();
+      } else if (this.awaitingSince && now - this.awaitingSince > ANSWER_WAIT_MS) {
+        this.drop();
+      } else if (now - this.lastPingAt >= this.pingEvery) {
+        this.ping();
+      }
+    },
+
+    // Treat the socket as closed now, without waiting for a closing handshake that
+    // a dead network will never complete.
+    drop() {
+      const ws = this.ws;
+      if (!ws) return;
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      try { ws.close(); } catch (_) { /* already closed */ }
+      this.closed(ws);
+    },
+
+    closed(ws) {
+      if (ws !== this.ws) return; // a socket we already replaced or stopped
+      this.ws = null;
+      this.welcomed = false;
+      clearInterval(this.tickTimer);
+      this.tickTimer = null;
+      for (const e of outbox) e.sent = false;
+      onDisconnected();
+    },
+
+    retry() {
+      if (this.retryTimer || this.ws || !this.makeHello) return;
+      const delay = this.retryDelay;
+      this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+      this.retryTimer = setTimeout(() => this.connect(), delay);
+    },
+
+    // The network is back or the page is visible again: don't sit out the back-off,
+    // and check at once that a socket which looks open still is.
+    nudge() {
+      if (this.retryTimer) {
+        this.retryDelay = RETRY_FIRST_MS;
+        this.connect();
+      } else if (this.ready()) {
+        this.ping();
+      }
+    },
+
+    // Close on purpose: no reconnect, no callbacks.
+    stop() {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.makeHello = null;
+      const ws = this.ws;
+      this.ws = null;
+      this.welcomed = false;
+      clearInterval(this.tickTimer);
+      this.tickTimer = null;
+      if (ws) {
+        ws.onopen = ws.onmessage = ws.onclose = null;
+        try { ws.close(); } catch (_) { /* already closed */ }
+      }
+    },
+
+    connected() {
+      return this.ready();
+    },
+  };
+
+  function startHello(phone) {
+    return () => ({ type: 'hello', protocol: PROTOCOL, phone });
+  }
+
+  function resumeHello() {
+    return { type: 'hello', protocol: PROTOCOL, resume: state.token };
+  }
+
+  // ---------------------------------------------------------------- outbox
+
+  function nextReq() {
+    state.counter += 1;
+    store.set(KEY_REQ, state.counter);
+    return state.counter;
+  }
+
+  // Sends every request not yet sent on this socket, in order, unless the server
+  // asked us to slow down.
+  function flush() {
+    if (!conn.ready()) return;
+    const wait = holdUntil - Date.now();
+    if (wait > 0) {
+      if (!holdTimer) holdTimer = setTimeout(() => { holdTimer = null; flush(); }, wait);
+      return;
+    }
+    for (const e of outbox) {
+      if (!e.sent) e.sent = conn.send(e.msg);
+    }
+  }
+
+  function request(type, extra) {
+    const req = nextReq();
+    outbox.push({ req, msg: Object.assign({ type, req }, extra), sent: false, answered: false });
+    flush();
+    updateControls();
+  }
+
+  function findEntry(req) {
+    return outbox.find((e) => e.req === req);
+  }
+
+  function removeThrough(req) {
+    for (let i = outbox.length - 1; i >= 0; i -= 1) {
+      if (outbox[i].req <= req) outbox.splice(i, 1);
+    }
+  }
+
+  // An item chosen on a screen only makes sense on that screen, so while an earlier
+  // request is unanswered a second choice is held back (a double tap on a submenu
+  // would otherwise select from a screen already left).
+  function busy() {
+    return outbox.some((e) => !e.answered);
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  function handle(msg) {
+    switch (msg.type) {
+      case 'welcome': onWelcome(msg); break;
+      case 'screen': onScreen(msg); break;
+      case 'ack': onAck(msg.req); break;
+      case 'ended': onEnded(msg); break;
+      case 'error': onError(msg); break;
+      default: break; // pong: hearing it was the point
+    }
+  }
+
+  function onWelcome(msg) {
+    conn.welcome(msg.limits);
+    // From now on every reconnect resumes this consultation instead of starting one.
+    conn.makeHello = resumeHello;
+    const first = !state.token;
+    state.token = msg.resume_token;
+    state.consultation = msg.consultation;
+    setStarting(false);
+    store.set(KEY_TOKEN, msg.resume_token);
+    store.set(KEY_CONSULTATION, msg.consultation);
+
+    // Everything up to last_req is applied (and stored): keep only the rest, to
+    // resend in order, and never reuse a number the server has seen.
+    const lastReq = Number(msg.last_req) || 0;
+    removeThrough(lastReq);
+    for (const e of outbox) e.sent = false;
+    state.lastAck = Math.max(state.lastAck, lastReq);
+    state.counter = Math.max(state.counter, lastReq);
+    store.set(KEY_REQ, state.counter);
+    state.lastShown = lastReq;
+
+    const moved = !state.screen || state.screen.menu !== msg.screen.menu || state.view !== 'menu';
+    if (first) hideError();
+    setStatus('');
+    if (moved) showAnswer(null, null);
+    showView('menu');
+    renderScreen(msg.screen, moved);
+    flush();
+    updateControls();
+  }
+
+  function onScreen(msg) {
+    const entry = findEntry(msg.req);
+    if (entry) entry.answered = true;
+    // Answers come in request order; one older than the screen on display is stale.
+    if (msg.req <= state.lastShown || state.view !== 'menu') {
+      updateControls();
+      return;
+    }
+    state.lastShown = msg.req;
+    const moved = !state.screen || state.screen.menu !== msg.screen.menu;
+    if (msg.content || msg.notice) {
+      showAnswer(msg.content, msg.notice, msg.screen);
+    } else if (moved || !msg.duplicate) {
+      // A new answer without content replaces what was shown; a duplicate changed nothing.
+      showAnswer(null, null);
+    }
+    if (moved) hideError();
+    renderScreen(msg.screen, moved);
+    updateControls();
+    if (msg.content || msg.notice) revealAnswer();
+  }
+
+  function onAck(req) {
+    if (typeof req !== 'number') return;
+    removeThrough(req);
+    state.lastAck = Math.max(state.lastAck, req);
+    updateControls();
+  }
+
+  function onEnded(msg) {
+    outbox.length = 0;
+    if (typeof msg.req === 'number') state.lastAck = Math.max(state.lastAck, msg.req);
+    if (msg.consultation) state.consultation = msg.consultation;
+    closeConsultation();
+    showDone(t('doneSummary', Number(msg.items_recorded) || 0));
+  }
+
+  function showDone(summary) {
+    $('done-summary').textContent = summary;
+    showView('done');
+    $('done-title').focus();
+  }
+
+  function onError(msg) {
+    const code = msg.error;
+    const req = typeof msg.req === 'number' ? msg.req : null;
+
+    if (code === 'rate_limited') {
+      // Not applied: send it again, with everything after it, once the wait is over.
+      holdUntil = Math.max(holdUntil, Date.now() + (Number(msg.retry_after_ms) || 1000));
+      const entry = req === null ? null : findEntry(req);
+      if (entry) entry.sent = false;
+      if (req === null && !conn.welcomed) {
+        // The hello itself was refused: say it again on the same socket.
+        const ws = conn.ws;
+        setTimeout(() => { if (conn.ws === ws && !conn.welcomed) conn.send(conn.makeHello()); },
+          holdUntil - Date.now());
+      }
+      flush();
+      return;
+    }
+
+    if (req !== null) {
+      const i = outbox.findIndex((e) => e.req === req);
+      if (i >= 0) {
+        if (outbox[i].msg.type === 'end') state.ending = false;
+        outbox.splice(i, 1);
+      }
+    }
+
+    switch (code) {
+      case 'invalid_phone':
+        conn.stop(); // a fresh socket for the next try: no doubt about `already_started`
+        setStarting(false);
+        showPhoneError(errorText(code, msg.message));
+        $('phone').focus();
+        return;
+      case 'unknown_resume_token':
+      case 'consultation_ended': {
+        // The customer asked to end and the connection dropped before `ended` came
+        // back: the end went through, so thank them rather than report an error.
+        const asked = state.ending;
+        closeConsultation();
+        if (asked && code === 'consultation_ended') {
+          showDone(t('endedNoCount'));
+          return;
+        }
+        showStart();
+        showError(errorText(code, msg.message));
+        return;
+      }
+      case 'superseded':
+        conn.stop(); // the other window has it now; reconnecting would take it back
+        setStatus('');
+        showView('superseded');
+        $('superseded-title').focus();
+        return;
+      case 'shutting_down':
+      case 'idle_timeout':
+        // The server closes the socket next and we resume: nothing to tell the
+        // customer beyond "Reconnecting…". Before a consultation exists there is
+        // nothing to resume, so the start form reports it.
+        if (!state.token) failStart(errorText(code, msg.message));
+        return;
+      case 'unsupported_protocol':
+        conn.stop();
+        setStatus('');
+        setStarting(false);
+        showError(errorText(code, msg.message));
+        return;
+      default:
+        if (!state.token && !conn.welcomed) {
+          failStart(errorText(code, msg.message));
+          return;
+        }
+        showError(errorText(code, msg.message));
+        updateControls();
+    }
+  }
+
+  // The socket closed without us asking.
+  function onDisconnected() {
+    if (state.token && (state.view === 'menu' || state.view === 'loading')) {
+      setStatus(t('reconnecting'));
+      conn.retry();
+    } else if (state.starting) {
+      failStart(t('connectFailed'));
+    }
+    updateControls();
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  function resetConsultation() {
+    outbox.length = 0;
+    Object.assign(state, {
+      token: null, consultation: null, screen: null, screenKey: '',
+      lastShown: 0, lastAck: 0, counter: 0, ending: false,
+    });
+    holdUntil = 0;
+  }
+
+  // The consultation is over (or gone): forget it so a reload starts afresh.
+  function closeConsultation() {
+    conn.stop();
+    store.clear();
+    state.token = null;
+    state.ending = false;
+    setStarting(false);
+    outbox.length = 0;
+    setStatus('');
+  }
+
+  function begin(phone) {
+    resetConsultation(); // a new consultation: request numbers start again at 1
+    setStarting(true);
+    conn.open(startHello(phone));
+  }
+
+  function resume() {
+    showView('loading');
+    conn.open(resumeHello);
+  }
+
+  function failStart(text) {
+    conn.stop();
+    setStarting(false);
+    setStatus('');
+    showError(text);
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, attrs, text) {
+    const n = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) n.setAttribute(k, v);
+    if (text !== undefined) n.textContent = text;
+    return n;
+  }
+
+  const VIEWS = {
+    start: 'start-view', loading: 'loading-view', menu: 'menu-view',
+    done: 'done', superseded: 'superseded-view',
+  };
+
+  function showView(name) {
+    state.view = name;
+    for (const [key, id] of Object.entries(VIEWS)) $(id).hidden = key !== name;
+  }
+
+  function showStart() {
+    showView('start');
+    setStarting(false);
+  }
+
+  function setStatus(text) {
+    $('status').textContent = text;
+  }
+
+  function setStarting(on) {
+    state.starting = on;
+    const button = $('start');
+    // aria-disabled rather than disabled: a disabled button drops keyboard focus.
+    button.setAttribute('aria-disabled', on ? 'true' : 'false');
+    button.textContent = t(on ? 'starting' : 'start');
+    $('start-form').setAttribute('aria-busy', on ? 'true' : 'false');
+  }
+
+  function showPhoneError(text) {
+    $('phone-error').textContent = text;
+    $('phone').setAttribute('aria-invalid', 'true');
+  }
+
+  function clearPhoneError() {
+    $('phone-error').textContent = '';
+    $('phone').removeAttribute('aria-invalid');
+  }
+
+  function showError(text) {
+    $('error-text').textContent = text;
+    $('error').hidden = false;
+  }
+
+  function hideError() {
+    $('error').hidden = true;
+    $('error-text').textContent = '';
+  }
+
+  // Icons say what an item does before its title is read; the kind label makes
+  // the services that put you in touch with someone recognisable by text too.
+  const KIND_ICON = { voice: '📞', chat: '💬', bot: '🤖' };
+
+  function renderScreen(screen, moved) {
+    state.screen = screen;
+    const key = JSON.stringify(screen);
+    const path = Array.isArray(screen.path) ? screen.path : [];
+    $('back').hidden = path.length <= 1;
+
+    if (key !== state.screenKey) {
+      state.screenKey = key;
+      $('menu-title').textContent = screen.title;
+
+      const crumbs = $('crumbs');
+      crumbs.textContent = '';
+      path.forEach((c, i) => {
+        const li = el('li', {}, c.title);
+        if (i === path.length - 1) li.setAttribute('aria-current', 'location');
+        crumbs.append(li);
+      });
+      // At the root the breadcrumb would only repeat the heading.
+      $('breadcrumb').hidden = path.length <= 1;
+
+      // Keep keyboard focus on the same item when the list is rebuilt in place.
+      const focused = document.activeElement && document.activeElement.dataset
+        ? document.activeElement.dataset.item : undefined;
+      const list = $('items');
+      list.textContent = '';
+      for (const item of screen.items || []) list.append(renderItem(item));
+      if (!moved && focused) {
+        const again = Array.from(list.querySelectorAll('button.item')).find((b) => b.dataset.item === focused);
+        if (again) again.focus();
+      }
+    }
+
+    if (moved) {
+      window.scrollTo(0, 0);
+      $('menu-title').focus();
+    }
+  }
+
+  function renderItem(item) {
+    const kind = String(item.kind);
+    const button = el('button', { type: 'button', class: 'item', 'data-item': item.id, 'data-kind': kind });
+    if (KIND_ICON[kind]) button.append(el('span', { class: 'item-icon', 'aria-hidden': 'true' }, KIND_ICON[kind]));
+    button.append(el('span', { class: 'item-title' }, item.title));
+    if (KIND_ICON[kind]) {
+      const label = t(`kind_${kind}`);
+      button.append(el('span', { class: 'item-kind' }, label));
+      // Spans run together in the accessible name ("Talk to usCall"): spell it out.
+      button.setAttribute('aria-label', `${item.title}, ${label}`);
+    }
+    if (kind === 'submenu') button.append(el('span', { class: 'item-chevron', 'aria-hidden': 'true' }, '›'));
+    const li = el('li');
+    li.append(button);
+    return li;
+  }
+
+  // Content and notices are shown above the list, with the menu still below them.
+  function showAnswer(content, notice, screen) {
+    const box = $('content');
+    box.textContent = '';
+    if (content) {
+      box.append(el('h2', { class: 'content-title' }, content.title));
+      box.append(el('p', { class: 'content-text' }, content.text));
+    }
+    const noticeBox = $('notice');
+    noticeBox.textContent = '';
+    if (notice) noticeBox.append(el('p', {}, noticeText(notice, screen)));
+  }
+
+  function noticeText(notice, screen) {
+    if (notice.code === 'not_available_yet') {
+      const items = (screen && screen.items) || [];
+      const item = items.find((i) => i.id === notice.item);
+      return t('notAvailable', item ? item.title : '');
+    }
+    return notice.message;
+  }
+
+  // Bring the answer into view: on a phone the chosen item may be far below it.
+  function revealAnswer() {
+    const target = $('notice').firstChild ? $('notice') : $('content');
+    const still = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+    if (target.scrollIntoView) target.scrollIntoView({ block: 'nearest', behavior: still ? 'auto' : 'smooth' });
+  }
+
+  // Items are not marked disabled while an answer is awaited: that would flicker on
+  // every tap. Clicks are ignored instead, and the chosen item shows it is pending.
+  function updateControls() {
+    const waiting = busy();
+    const list = $('items');
+    list.setAttribute('aria-busy', waiting ? 'true' : 'false');
+    for (const b of list.querySelectorAll('button.item')) {
+      b.setAttribute('aria-disabled', state.ending ? 'true' : 'false');
+      if (!waiting) b.classList.remove('pending');
+    }
+    for (const id of ['back', 'home', 'end']) {
+      $(id).setAttribute('aria-disabled', state.ending ? 'true' : 'false');
+    }
+  }
+
+  // ---------------------------------------------------------------- events
+
+  function wire() {
+    $('start-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (state.starting) return;
+      const phone = $('phone').value.trim();
+      hideError();
+      if (!phone) {
+        showPhoneError(t('phoneRequired'));
+        $('phone').focus();
+        return;
+      }
+      clearPhoneError();
+      begin(phone);
+    });
+    $('phone').addEventListener('input', () => {
+      if ($('phone').getAttribute('aria-invalid')) clearPhoneError();
+    });
+
+    $('items').addEventListener('click', (ev) => {
+      const button = ev.target.closest('button.item');
+      if (!button || state.view !== 'menu' || state.ending || busy()) return;
+      button.classList.add('pending');
+      request('select', { item: button.dataset.item });
+    });
+
+    const nav = (type) => () => {
+      if (state.view !== 'menu' || state.ending) return;
+      if (type === 'end') state.ending = true;
+      request(type);
+    };
+    $('back').addEventListener('click', nav('back'));
+    $('home').addEventListener('click', nav('home'));
+    $('end').addEventListener('click', nav('end'));
+
+    $('error-dismiss').addEventListener('click', hideError);
+
+    $('restart').addEventListener('click', () => {
+      hideError();
+      clearPhoneError();
+      showStart();
+      $('phone').focus();
+    });
+
+    $('take-over').addEventListener('click', () => {
+      hideError();
+      resume();
+    });
+
+    window.addEventListener('online', () => conn.nudge());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') conn.nudge();
+    });
+  }
+
+  // ---------------------------------------------------------------- start
+
+  translatePage();
+  wire();
+
+  // A test hook: browser tests read the connection state from here.
+  window.frontdesk = {
+    state: () => ({
+      consultation: state.consultation,
+      lastAck: state.lastAck,
+      connected: conn.connected(),
+      outbox: outbox.length,
+    }),
+  };
+
+  const saved = store.get(KEY_TOKEN);
+  if (saved) {
+    // A reload mid-consultation picks it up again instead of asking for the phone.
+    state.token = saved;
+    state.consultation = store.get(KEY_CONSULTATION);
+    state.counter = Number(store.get(KEY_REQ)) || 0;
+    resume();
+  } else {
+    showStart();
+  }
+}());

@@ -1,0 +1,240 @@
+//! Configuration: one typed struct, layered from defaults, a TOML file,
+//! `FRONTDESK_*` environment variables, then command-line flags.
+//!
+//! The doc comment of each field is the user documentation; `frontdesk.example.toml`
+//! at the repository root shows every setting and a test checks it parses.
+//! Nested settings use `__` in environment variables:
+//! `FRONTDESK_LIMITS__MESSAGES_PER_SEC=50`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole server configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Port 0 picks a free port; the bound address is printed.
+    pub listen: SocketAddr,
+    /// Directory for the embedded database and other files. Created if missing.
+    pub data_dir: PathBuf,
+    /// Database URL. Default: the SQLite file `frontdesk.db` in `data_dir`.
+    pub database_url: Option<String>,
+    /// `full` (default): every record is on disk before it is acknowledged, even
+    /// across a power cut. `normal`: survives a crash of frontdesk, not of the machine.
+    pub durability: Durability,
+    /// Region (ISO 3166 code) for phone numbers typed without a `+country` prefix.
+    pub default_region: String,
+    /// Limits that protect the server from clients.
+    pub limits: Limits,
+}
+
+/// See [`Config::durability`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// fsync every commit.
+    #[default]
+    Full,
+    /// fsync at checkpoints.
+    Normal,
+}
+
+/// Per-connection and per-session limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest WebSocket text message handled, in bytes. Larger ones get a
+    /// `message_too_large` error and the connection stays up.
+    pub max_message_bytes: u32,
+    /// Largest WebSocket frame read at all, in bytes. Larger ones close the
+    /// connection (close code 1009): reading them would cost the memory we protect.
+    pub max_frame_bytes: u32,
+    /// Sustained messages per second per connection.
+    pub messages_per_sec: u32,
+    /// Messages allowed in a burst above the rate.
+    pub burst: u32,
+    /// Seconds without any message (clients ping every 20 s) before a connection is closed.
+    pub idle_timeout_secs: u32,
+    /// Seconds a consultation whose customer disconnected can still be resumed,
+    /// after which it is ended as abandoned.
+    pub resume_window_secs: u32,
+    /// Hours an API login token lasts.
+    pub login_hours: u32,
+    /// Largest HTTP request body, in bytes (menu imports).
+    pub max_body_bytes: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("frontdesk-data"),
+            database_url: None,
+            durability: Durability::Full,
+            default_region: "US".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 8 * 1024,
+            max_frame_bytes: 64 * 1024,
+            messages_per_sec: 20,
+            burst: 40,
+            idle_timeout_secs: 60,
+            resume_window_secs: 15 * 60,
+            login_hours: 12,
+            max_body_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+/// A configuration problem, named precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file, an environment variable or a flag holds a bad value.
+    #[error("configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// A value is well-formed but unusable.
+    #[error("configuration: {0}")]
+    Unusable(String),
+}
+
+/// Top-level keys, so that unrelated `FRONTDESK_*` variables (`FRONTDESK_CONFIG`,
+/// `FRONTDESK_LOG`, test switches) are not mistaken for settings.
+const KEYS: [&str; 6] = ["listen", "data_dir", "database_url", "durability", "default_region", "limits"];
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `FRONTDESK_*` variables, then `overrides`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad key and where it came from.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Unusable(format!("config file {} does not exist", file.display())));
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        fig = fig
+            .merge(
+                Env::prefixed("FRONTDESK_")
+                    .split("__")
+                    .filter(|k| KEYS.iter().any(|top| k.as_str() == *top || k.as_str().starts_with(&format!("{top}.")))),
+            )
+            .merge(Serialized::defaults(overrides));
+        let config: Config = fig.extract().map_err(Box::new)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    ///
+    /// # Errors
+    /// [`ConfigError::Unusable`] with the reason.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        frontdesk_domain::phone::region(&self.default_region)
+            .map_err(|e| ConfigError::Unusable(format!("default_region: {e}")))?;
+        let l = &self.limits;
+        if l.max_message_bytes == 0 || l.max_frame_bytes < l.max_message_bytes {
+            return Err(ConfigError::Unusable(
+                "limits: max_frame_bytes must be at least max_message_bytes, and both above 0".into(),
+            ));
+        }
+        if l.messages_per_sec == 0 || l.burst == 0 || l.idle_timeout_secs == 0 {
+            return Err(ConfigError::Unusable(
+                "limits: messages_per_sec, burst and idle_timeout_secs must be above 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configuration as a TOML file (what `frontdesk config` prints).
+    ///
+    /// # Errors
+    /// Only if a value cannot be written as TOML.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| ConfigError::Unusable(e.to_string()))
+    }
+
+    /// The database URL in effect.
+    #[must_use]
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("frontdesk.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_matches_the_defaults() {
+        let example = include_str!("../../../frontdesk.example.toml");
+        let parsed: Config = toml::from_str(example).unwrap();
+        assert_eq!(parsed, Config::default(), "frontdesk.example.toml should show the defaults");
+    }
+
+    #[test]
+    fn printed_config_reads_back() {
+        let c = Config { database_url: Some("sqlite://x.db".into()), ..Config::default() };
+        let back: Config = toml::from_str(&c.to_toml().unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn layers_file_env_and_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("f.toml", "listen = \"127.0.0.1:9000\"\ndefault_region = \"CN\"\n[limits]\nburst = 7\n")?;
+            jail.set_env("FRONTDESK_DEFAULT_REGION", "GB");
+            jail.set_env("FRONTDESK_LIMITS__MESSAGES_PER_SEC", "5");
+            jail.set_env("FRONTDESK_CONFIG", "ignored: not a setting");
+            let o = Overrides { listen: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() };
+            let c = Config::load(Some(Path::new("f.toml")), &o).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 0, "flag wins");
+            assert_eq!(c.default_region, "GB", "env wins over file");
+            assert_eq!((c.limits.burst, c.limits.messages_per_sec), (7, 5));
+            assert_eq!(c.database_url(), "sqlite://frontdesk-data/frontdesk.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("f.toml", "lisen = \"x\"\n")?;
+            let e = Config::load(Some(Path::new("f.toml")), &Overrides::default()).unwrap_err().to_string();
+            assert!(e.contains("lisen"), "{e}");
+            jail.create_file("g.toml", "default_region = \"ZZ\"\n")?;
+            let e = Config::load(Some(Path::new("g.toml")), &Overrides::default()).unwrap_err().to_string();
+            assert!(e.contains("default_region"), "{e}");
+            let e = Config::load(Some(Path::new("missing.toml")), &Overrides::default()).unwrap_err().to_string();
+            assert!(e.contains("does not exist"), "{e}");
+            Ok(())
+        });
+    }
+}

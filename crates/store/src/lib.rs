@@ -1,0 +1,236 @@
+//! Storage for frontdesk, behind the [`Store`] trait.
+//!
+//! The trait speaks in plain rows (strings, integers, Unix milliseconds), not in
+//! domain types: the domain stays free of storage concerns and a second backend
+//! (PostgreSQL, a later issue) implements the same methods with its own SQL and
+//! migrations, without touching the domain or the server.
+//!
+//! # Layout
+//! - [`Store`] and its row types: this file.
+//! - [`sqlite`]: the embedded default, `sqlx` + SQLite in WAL mode.
+//!
+//! # Durability
+//! Every write method returns only after its transaction has committed. With the
+//! default `synchronous = FULL` that means the WAL is on disk, which is what lets the
+//! server tell a customer "recorded" (`ack`) only once it is true.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (e.g. a username that exists).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row the operation needs does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrating the schema failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Shorthand for store results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One stored menu version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuRow {
+    /// Version number, from 1.
+    pub version: u32,
+    /// Canonical TOML source.
+    pub source: String,
+    /// SHA-256 of `source`, hex.
+    pub sha256: String,
+    /// Number of items.
+    pub items: u32,
+    /// When it was imported (Unix ms).
+    pub created_at: i64,
+}
+
+/// A customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRow {
+    /// Row id.
+    pub id: i64,
+    /// E.164 phone number.
+    pub phone: String,
+    /// Name, if known.
+    pub name: Option<String>,
+    /// When first seen (Unix ms).
+    pub created_at: i64,
+}
+
+/// An agent or admin account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    /// Row id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Name shown to customers and colleagues.
+    pub display_name: String,
+    /// `admin` or `agent`.
+    pub role: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// A consultation's stored state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsultationRow {
+    /// UUIDv7 text.
+    pub id: String,
+    /// The customer's phone, E.164.
+    pub phone: String,
+    /// Menu version used throughout.
+    pub menu_version: u32,
+    /// Submenu on screen.
+    pub screen: String,
+    /// Highest request number applied.
+    pub last_req: u64,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms of the last stored activity.
+    pub last_seen_at: i64,
+    /// Unix ms, when ended.
+    pub ended_at: Option<i64>,
+    /// `customer` or `abandoned`, when ended.
+    pub end_reason: Option<String>,
+    /// Number of service items recorded.
+    pub items: u32,
+}
+
+/// A new consultation.
+#[derive(Debug, Clone)]
+pub struct NewConsultation<'a> {
+    /// UUIDv7 text.
+    pub id: &'a str,
+    /// Customer row id.
+    pub customer_id: i64,
+    /// Menu version.
+    pub menu_version: u32,
+    /// SHA-256 of the resume token.
+    pub resume_hash: &'a [u8],
+    /// The root submenu.
+    pub screen: &'a str,
+    /// Unix ms.
+    pub now: i64,
+}
+
+/// One service-record entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceItemRow {
+    /// Position from 1.
+    pub seq: u32,
+    /// Item id.
+    pub item_id: String,
+    /// Item kind.
+    pub kind: String,
+    /// Title at the time.
+    pub title: String,
+    /// `opened`, `shown` or `unavailable`.
+    pub served: String,
+    /// Menu version.
+    pub menu_version: u32,
+    /// Unix ms.
+    pub at: i64,
+}
+
+/// A new service-record entry; its `seq` is assigned by the store.
+#[derive(Debug, Clone)]
+pub struct NewServiceItem<'a> {
+    /// Item id.
+    pub item_id: &'a str,
+    /// Item kind.
+    pub kind: &'a str,
+    /// Title at the time.
+    pub title: &'a str,
+    /// `opened`, `shown` or `unavailable`.
+    pub served: &'a str,
+}
+
+/// Everything one applied request changes, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct StepWrite<'a> {
+    /// Consultation id.
+    pub consultation: &'a str,
+    /// The request number now applied.
+    pub last_req: u64,
+    /// The submenu now on screen.
+    pub screen: &'a str,
+    /// The service item to record, if any.
+    pub item: Option<NewServiceItem<'a>>,
+    /// Set when the request ended the consultation: the reason.
+    pub ended: Option<&'a str>,
+    /// Unix ms.
+    pub now: i64,
+}
+
+/// The storage interface of frontdesk.
+///
+/// Implementations must make each method atomic and durable before returning.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// The current (highest) menu version, if any.
+    async fn current_menu(&self) -> Result<Option<MenuRow>>;
+    /// The number of the current menu version, without its source (cheap).
+    async fn current_menu_version(&self) -> Result<Option<u32>>;
+    /// One menu version.
+    async fn menu(&self, version: u32) -> Result<Option<MenuRow>>;
+    /// All versions, newest first, without their sources.
+    async fn menu_versions(&self) -> Result<Vec<MenuRow>>;
+    /// Stores `source` as a new version unless it equals the current one.
+    /// Returns the current version and whether a new one was created.
+    async fn save_menu(&self, source: &str, sha256: &str, items: u32, now: i64) -> Result<(u32, bool)>;
+
+    /// Finds or creates the customer with this phone; returns the row id.
+    async fn upsert_customer(&self, phone: &str, name: Option<&str>, now: i64) -> Result<i64>;
+    /// All customers, by phone.
+    async fn customers(&self) -> Result<Vec<CustomerRow>>;
+
+    /// Creates an account; [`StoreError::Conflict`] if the username is taken.
+    async fn create_account(
+        &self,
+        username: &str,
+        display_name: &str,
+        role: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<i64>;
+    /// Looks up an account by username.
+    async fn account_by_username(&self, username: &str) -> Result<Option<AccountRow>>;
+    /// Stores a bearer token's hash for an account.
+    async fn create_api_session(&self, token_hash: &[u8], account_id: i64, now: i64, expires_at: i64) -> Result<()>;
+    /// The account a live bearer token belongs to.
+    async fn api_session(&self, token_hash: &[u8], now: i64) -> Result<Option<AccountRow>>;
+
+    /// Creates a consultation.
+    async fn create_consultation(&self, c: &NewConsultation<'_>) -> Result<()>;
+    /// Looks up a consultation by the hash of its resume token.
+    async fn consultation_by_resume(&self, resume_hash: &[u8]) -> Result<Option<ConsultationRow>>;
+    /// Looks up a consultation by id.
+    async fn consultation(&self, id: &str) -> Result<Option<ConsultationRow>>;
+    /// Writes one applied request atomically; returns the number of items recorded.
+    async fn save_step(&self, step: &StepWrite<'_>) -> Result<u32>;
+    /// Notes activity on an open consultation (e.g. its connection closed).
+    async fn touch_consultation(&self, id: &str, now: i64) -> Result<()>;
+    /// The service record of a consultation, in order.
+    async fn service_items(&self, id: &str) -> Result<Vec<ServiceItemRow>>;
+    /// Recent consultations, newest first, optionally of one phone number.
+    async fn consultations(&self, phone: Option<&str>, limit: u32) -> Result<Vec<ConsultationRow>>;
+    /// Open consultations with no activity since `before` (Unix ms).
+    async fn idle_consultations(&self, before: i64) -> Result<Vec<String>>;
+    /// Ends an open consultation as abandoned; false if it was not open.
+    async fn abandon_consultation(&self, id: &str, now: i64) -> Result<bool>;
+}

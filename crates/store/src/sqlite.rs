@@ -1,0 +1,495 @@
+//! The embedded default store: SQLite through `sqlx`, in WAL mode.
+//!
+//! WAL lets readers (REST, the admin CLI) run beside the writer, and
+//! `synchronous = FULL` makes every commit durable before it returns. Writes are
+//! serialised by SQLite itself; `busy_timeout` makes a second writer (an admin
+//! command run while the server is up) wait instead of failing.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::{
+    AccountRow, ConsultationRow, CustomerRow, MenuRow, NewConsultation, Result, ServiceItemRow, StepWrite, Store,
+    StoreError,
+};
+
+/// The SQLite store. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// How hard SQLite works to keep each commit on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// fsync the WAL on every commit: survives power loss. The default.
+    #[default]
+    Full,
+    /// fsync at checkpoints only: survives a crash of the process, not of the machine.
+    Normal,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path/to/file.db`)
+    /// and brings its schema up to date.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or migrated.
+    pub async fn open(url: &str, durability: Durability) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            // SQLite has one writer at a time; a few connections serve concurrent
+            // reads. More only adds lock contention.
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn to_u32(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+fn menu_row(r: &SqliteRow, with_source: bool) -> Result<MenuRow> {
+    Ok(MenuRow {
+        version: to_u32(r.try_get("version")?),
+        source: if with_source { r.try_get("source")? } else { String::new() },
+        sha256: r.try_get("sha256")?,
+        items: to_u32(r.try_get("items")?),
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn account_row(r: &SqliteRow) -> Result<AccountRow> {
+    Ok(AccountRow {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        display_name: r.try_get("display_name")?,
+        role: r.try_get("role")?,
+        password_hash: r.try_get("password_hash")?,
+    })
+}
+
+fn consultation_row(r: &SqliteRow) -> Result<ConsultationRow> {
+    let last_req: i64 = r.try_get("last_req")?;
+    Ok(ConsultationRow {
+        id: r.try_get("id")?,
+        phone: r.try_get("phone")?,
+        menu_version: to_u32(r.try_get("menu_version")?),
+        screen: r.try_get("screen")?,
+        last_req: u64::try_from(last_req).unwrap_or(0),
+        started_at: r.try_get("started_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
+        ended_at: r.try_get("ended_at")?,
+        end_reason: r.try_get("end_reason")?,
+        items: to_u32(r.try_get("items")?),
+    })
+}
+
+const CONSULTATION_COLUMNS: &str = "c.id, cu.phone, c.menu_version, c.screen, c.last_req, c.started_at, \
+     c.last_seen_at, c.ended_at, c.end_reason, \
+     (SELECT COUNT(*) FROM service_items s WHERE s.consultation_id = c.id) AS items \
+     FROM consultations c JOIN customers cu ON cu.id = c.customer_id";
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn current_menu(&self) -> Result<Option<MenuRow>> {
+        sqlx::query("SELECT * FROM menu_versions ORDER BY version DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| menu_row(&r, true))
+            .transpose()
+    }
+
+    async fn current_menu_version(&self) -> Result<Option<u32>> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM menu_versions")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v.map(to_u32))
+    }
+
+    async fn menu(&self, version: u32) -> Result<Option<MenuRow>> {
+        sqlx::query("SELECT * FROM menu_versions WHERE version = ?")
+            .bind(i64::from(version))
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| menu_row(&r, true))
+            .transpose()
+    }
+
+    async fn menu_versions(&self) -> Result<Vec<MenuRow>> {
+        sqlx::query("SELECT version, sha256, items, created_at FROM menu_versions ORDER BY version DESC")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| menu_row(r, false))
+            .collect()
+    }
+
+    async fn save_menu(&self, source: &str, sha256: &str, items: u32, now: i64) -> Result<(u32, bool)> {
+        // BEGIN IMMEDIATE takes the write lock up front, so two imports cannot both
+        // read "version 3 is current" and race to write version 4.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let current: Option<(i64, String)> =
+            sqlx::query_as("SELECT version, sha256 FROM menu_versions ORDER BY version DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((v, hash)) = &current
+            && hash == sha256
+        {
+            return Ok((to_u32(*v), false));
+        }
+        let next = current.map_or(1, |(v, _)| v + 1);
+        sqlx::query("INSERT INTO menu_versions (version, source, sha256, items, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(next)
+            .bind(source)
+            .bind(sha256)
+            .bind(i64::from(items))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((to_u32(next), true))
+    }
+
+    async fn upsert_customer(&self, phone: &str, name: Option<&str>, now: i64) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO customers (phone, name, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (phone) DO UPDATE SET name = COALESCE(excluded.name, customers.name) \
+             RETURNING id",
+        )
+        .bind(phone)
+        .bind(name)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn customers(&self) -> Result<Vec<CustomerRow>> {
+        let rows = sqlx::query("SELECT id, phone, name, created_at FROM customers ORDER BY phone")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CustomerRow {
+                    id: r.try_get("id")?,
+                    phone: r.try_get("phone")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_account(
+        &self,
+        username: &str,
+        display_name: &str,
+        role: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO accounts (username, display_name, role, password_hash, created_at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(username)
+        .bind(display_name)
+        .bind(role)
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("an account named '{username}' exists"))
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    async fn account_by_username(&self, username: &str) -> Result<Option<AccountRow>> {
+        sqlx::query("SELECT * FROM accounts WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| account_row(&r))
+            .transpose()
+    }
+
+    async fn create_api_session(&self, token_hash: &[u8], account_id: i64, now: i64, expires_at: i64) -> Result<()> {
+        sqlx::query("INSERT INTO api_sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(token_hash)
+            .bind(account_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn api_session(&self, token_hash: &[u8], now: i64) -> Result<Option<AccountRow>> {
+        sqlx::query(
+            "SELECT a.* FROM api_sessions s JOIN accounts a ON a.id = s.account_id \
+             WHERE s.token_hash = ? AND s.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| account_row(&r))
+        .transpose()
+    }
+
+    async fn create_consultation(&self, c: &NewConsultation<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consultations (id, customer_id, menu_version, resume_hash, screen, last_req, \
+             started_at, last_seen_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+        )
+        .bind(c.id)
+        .bind(c.customer_id)
+        .bind(i64::from(c.menu_version))
+        .bind(c.resume_hash)
+        .bind(c.screen)
+        .bind(c.now)
+        .bind(c.now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn consultation_by_resume(&self, resume_hash: &[u8]) -> Result<Option<ConsultationRow>> {
+        sqlx::query(&format!("SELECT {CONSULTATION_COLUMNS} WHERE c.resume_hash = ?"))
+            .bind(resume_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| consultation_row(&r))
+            .transpose()
+    }
+
+    async fn consultation(&self, id: &str) -> Result<Option<ConsultationRow>> {
+        sqlx::query(&format!("SELECT {CONSULTATION_COLUMNS} WHERE c.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| consultation_row(&r))
+            .transpose()
+    }
+
+    async fn save_step(&self, s: &StepWrite<'_>) -> Result<u32> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let last_req = i64::try_from(s.last_req).unwrap_or(i64::MAX);
+        // `last_req < ?` makes a replayed write a no-op: the same request can never
+        // be recorded twice, even if a caller retried after a lost reply.
+        let updated = sqlx::query(
+            "UPDATE consultations SET last_req = ?, screen = ?, last_seen_at = ?, \
+             ended_at = CASE WHEN ? IS NULL THEN ended_at ELSE ? END, \
+             end_reason = COALESCE(?, end_reason) \
+             WHERE id = ? AND last_req < ? AND ended_at IS NULL",
+        )
+        .bind(last_req)
+        .bind(s.screen)
+        .bind(s.now)
+        .bind(s.ended)
+        .bind(s.now)
+        .bind(s.ended)
+        .bind(s.consultation)
+        .bind(last_req)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 1
+            && let Some(item) = &s.item
+        {
+            sqlx::query(
+                "INSERT INTO service_items (consultation_id, seq, item_id, kind, title, served, menu_version, at) \
+                 SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, \
+                        (SELECT menu_version FROM consultations WHERE id = ?1), ?6 \
+                 FROM service_items WHERE consultation_id = ?1",
+            )
+            .bind(s.consultation)
+            .bind(item.item_id)
+            .bind(item.kind)
+            .bind(item.title)
+            .bind(item.served)
+            .bind(s.now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM service_items WHERE consultation_id = ?")
+            .bind(s.consultation)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if updated == 0 {
+            tracing::debug!(consultation = s.consultation, req = s.last_req, "step already stored; not written again");
+        }
+        Ok(to_u32(items))
+    }
+
+    async fn touch_consultation(&self, id: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE consultations SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ? AND ended_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn service_items(&self, id: &str) -> Result<Vec<ServiceItemRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, item_id, kind, title, served, menu_version, at FROM service_items \
+             WHERE consultation_id = ? ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ServiceItemRow {
+                    seq: to_u32(r.try_get("seq")?),
+                    item_id: r.try_get("item_id")?,
+                    kind: r.try_get("kind")?,
+                    title: r.try_get("title")?,
+                    served: r.try_get("served")?,
+                    menu_version: to_u32(r.try_get("menu_version")?),
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn consultations(&self, phone: Option<&str>, limit: u32) -> Result<Vec<ConsultationRow>> {
+        sqlx::query(&format!(
+            "SELECT {CONSULTATION_COLUMNS} WHERE (?1 IS NULL OR cu.phone = ?1) \
+             ORDER BY c.started_at DESC, c.id DESC LIMIT ?2"
+        ))
+        .bind(phone)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(consultation_row)
+        .collect()
+    }
+
+    async fn idle_consultations(&self, before: i64) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM consultations WHERE ended_at IS NULL AND last_seen_at < ? LIMIT 1000")
+                .bind(before)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn abandon_consultation(&self, id: &str, now: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE consultations SET ended_at = ?, end_reason = 'abandoned' WHERE id = ? AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewServiceItem;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let s = SqliteStore::open(&url, Durability::Full).await.unwrap();
+        (dir, s)
+    }
+
+    #[tokio::test]
+    async fn menus_are_versioned_and_identical_imports_are_not_stored_twice() {
+        let (_d, s) = store().await;
+        assert_eq!(s.current_menu().await.unwrap(), None);
+        assert_eq!(s.save_menu("a", "h1", 3, 10).await.unwrap(), (1, true));
+        assert_eq!(s.save_menu("a", "h1", 3, 11).await.unwrap(), (1, false));
+        assert_eq!(s.save_menu("b", "h2", 4, 12).await.unwrap(), (2, true));
+        assert_eq!(s.current_menu().await.unwrap().unwrap().source, "b");
+        assert_eq!(s.menu(1).await.unwrap().unwrap().source, "a");
+        let versions: Vec<u32> = s.menu_versions().await.unwrap().iter().map(|m| m.version).collect();
+        assert_eq!(versions, [2, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_step_is_recorded_once_even_when_replayed() {
+        let (_d, s) = store().await;
+        s.save_menu("m", "h", 1, 0).await.unwrap();
+        let cust = s.upsert_customer("+12015550123", None, 0).await.unwrap();
+        assert_eq!(s.upsert_customer("+12015550123", Some("Ann"), 1).await.unwrap(), cust);
+        s.create_consultation(&NewConsultation {
+            id: "c1",
+            customer_id: cust,
+            menu_version: 1,
+            resume_hash: b"r",
+            screen: "main",
+            now: 5,
+        })
+        .await
+        .unwrap();
+        let step = StepWrite {
+            consultation: "c1",
+            last_req: 1,
+            screen: "main",
+            item: Some(NewServiceItem { item_id: "due", kind: "content", title: "Due", served: "shown" }),
+            ended: None,
+            now: 6,
+        };
+        assert_eq!(s.save_step(&step).await.unwrap(), 1);
+        assert_eq!(s.save_step(&step).await.unwrap(), 1, "replay is a no-op");
+        let end = StepWrite { last_req: 2, item: None, ended: Some("customer"), now: 7, ..step.clone() };
+        assert_eq!(s.save_step(&end).await.unwrap(), 1);
+        let c = s.consultation_by_resume(b"r").await.unwrap().unwrap();
+        assert_eq!((c.last_req, c.ended_at, c.end_reason.as_deref(), c.items), (2, Some(7), Some("customer"), 1));
+        assert_eq!(c.phone, "+12015550123");
+        // Nothing is written to an ended consultation.
+        let late = StepWrite { last_req: 3, now: 8, ..step };
+        assert_eq!(s.save_step(&late).await.unwrap(), 1);
+        let items = s.service_items("c1").await.unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!((items[0].seq, items[0].item_id.as_str(), items[0].menu_version), (1, "due", 1));
+        assert!(!s.abandon_consultation("c1", 9).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn usernames_are_unique() {
+        let (_d, s) = store().await;
+        s.create_account("ann", "Ann", "agent", "h", 0).await.unwrap();
+        let e = s.create_account("ann", "Ann 2", "agent", "h", 0).await.unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    }
+}
