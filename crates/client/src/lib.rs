@@ -14,7 +14,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use frontdesk_protocol::rest::{LoginRequest, LoginResponse, MenuImported, ServiceRecord};
-use frontdesk_protocol::{ClientMessage, Content, ErrorCode, Notice, PROTOCOL_VERSION, Screen, ServerMessage};
+use frontdesk_protocol::{
+    ClientMessage, Content, ErrorCode, Notice, PROTOCOL_VERSION, Screen, ServerMessage,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -64,8 +66,13 @@ impl ClientError {
     /// True when reconnecting may help (the connection broke, or the server restarts).
     #[must_use]
     pub fn is_transient(&self) -> bool {
-        matches!(self, ClientError::Connection(_) | ClientError::Closed | ClientError::Timeout)
-            || matches!(self.code(), Some(ErrorCode::ShuttingDown | ErrorCode::IdleTimeout))
+        matches!(
+            self,
+            ClientError::Connection(_) | ClientError::Closed | ClientError::Timeout
+        ) || matches!(
+            self.code(),
+            Some(ErrorCode::ShuttingDown | ErrorCode::IdleTimeout)
+        )
     }
 }
 
@@ -83,7 +90,8 @@ pub fn ws_url(base: &str) -> Result<String> {
         "https" | "wss" => "wss",
         _ => return Err(ClientError::Url(base.to_owned())),
     };
-    url.set_scheme(scheme).map_err(|()| ClientError::Url(base.to_owned()))?;
+    url.set_scheme(scheme)
+        .map_err(|()| ClientError::Url(base.to_owned()))?;
     if url.path() == "/" || url.path().is_empty() {
         url.set_path("/ws");
     }
@@ -101,7 +109,8 @@ pub fn http_url(base: &str) -> Result<String> {
         "https" | "wss" => "https",
         _ => return Err(ClientError::Url(base.to_owned())),
     };
-    url.set_scheme(scheme).map_err(|()| ClientError::Url(base.to_owned()))?;
+    url.set_scheme(scheme)
+        .map_err(|()| ClientError::Url(base.to_owned()))?;
     url.set_path("");
     Ok(url.to_string().trim_end_matches('/').to_owned())
 }
@@ -170,7 +179,9 @@ impl Connection {
     /// # Errors
     /// [`ClientError::Timeout`] when nothing came.
     pub async fn recv_within(&mut self, within: Duration) -> Result<ServerMessage> {
-        tokio::time::timeout(within, self.recv()).await.map_err(|_| ClientError::Timeout)?
+        tokio::time::timeout(within, self.recv())
+            .await
+            .map_err(|_| ClientError::Timeout)?
     }
 
     /// The close frame's code, after the server closed (reads until it does).
@@ -237,15 +248,24 @@ impl CustomerClient {
     /// When the server cannot be reached or refuses (e.g. `invalid_phone`).
     pub async fn start(base: &str, phone: &str) -> Result<Self> {
         let mut conn = Connection::open(base).await?;
-        conn.send(&ClientMessage::Hello { protocol: PROTOCOL_VERSION, phone: Some(phone.to_owned()), resume: None })
-            .await?;
+        conn.send(&ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            phone: Some(phone.to_owned()),
+            resume: None,
+        })
+        .await?;
         let mut client = Self {
             base: base.to_owned(),
             conn: None,
             consultation: String::new(),
             resume_token: String::new(),
             menu_version: 0,
-            screen: Screen { menu: String::new(), title: String::new(), path: vec![], items: vec![] },
+            screen: Screen {
+                menu: String::new(),
+                title: String::new(),
+                path: vec![],
+                items: vec![],
+            },
             next_req: 1,
             outbox: VecDeque::new(),
             timeout: Duration::from_secs(10),
@@ -266,7 +286,12 @@ impl CustomerClient {
             consultation: String::new(),
             resume_token: token.to_owned(),
             menu_version: 0,
-            screen: Screen { menu: String::new(), title: String::new(), path: vec![], items: vec![] },
+            screen: Screen {
+                menu: String::new(),
+                title: String::new(),
+                path: vec![],
+                items: vec![],
+            },
             next_req: 1,
             outbox: VecDeque::new(),
             timeout: Duration::from_secs(10),
@@ -289,18 +314,31 @@ impl CustomerClient {
 
     async fn welcome(&mut self, conn: &mut Connection) -> Result<()> {
         match conn.recv_within(self.timeout).await? {
-            ServerMessage::Welcome { consultation, resume_token, menu_version, last_req, screen, .. } => {
+            ServerMessage::Welcome {
+                consultation,
+                resume_token,
+                menu_version,
+                last_req,
+                screen,
+                ..
+            } => {
                 self.consultation = consultation;
                 self.resume_token = resume_token;
                 self.menu_version = menu_version;
                 self.screen = screen;
                 self.next_req = self.next_req.max(last_req + 1);
                 // Whatever the server applied is done; the rest is resent in order.
-                self.outbox.retain(|m| m.req().is_some_and(|r| r > last_req));
+                self.outbox
+                    .retain(|m| m.req().is_some_and(|r| r > last_req));
                 Ok(())
             }
-            ServerMessage::Error { error, message, .. } => Err(ClientError::Server { code: error, message }),
-            other => Err(ClientError::Protocol(format!("expected welcome, got {other:?}"))),
+            ServerMessage::Error { error, message, .. } => Err(ClientError::Server {
+                code: error,
+                message,
+            }),
+            other => Err(ClientError::Protocol(format!(
+                "expected welcome, got {other:?}"
+            ))),
         }
     }
 
@@ -337,7 +375,9 @@ impl CustomerClient {
     /// # Errors
     /// [`ClientError::Server`] when refused (`unknown_item`, `item_not_on_screen`, …).
     pub async fn select(&mut self, item: &str) -> Result<Reply> {
-        self.request(Action::Select(item.to_owned())).await.map(|(r, _)| r)
+        self.request(Action::Select(item.to_owned()))
+            .await
+            .map(|(r, _)| r)
     }
 
     /// Goes up one level.
@@ -373,14 +413,20 @@ impl CustomerClient {
             let req = self.next_req;
             self.next_req += 1;
             let msg = match &action {
-                Action::Select(item) => ClientMessage::Select { req, item: item.clone() },
+                Action::Select(item) => ClientMessage::Select {
+                    req,
+                    item: item.clone(),
+                },
                 Action::Back => ClientMessage::Back { req },
                 Action::Home => ClientMessage::Home { req },
                 Action::End => ClientMessage::End { req },
             };
             self.outbox.push_back(msg.clone());
             match self.send_and_wait(&msg, req).await {
-                Err(ClientError::Server { code: ErrorCode::RateLimited, .. }) if rate_limit_retries < 20 => {
+                Err(ClientError::Server {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }) if rate_limit_retries < 20 => {
                     // Refused unapplied; re-issue under a new number after the wait.
                     rate_limit_retries += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -390,7 +436,11 @@ impl CustomerClient {
         }
     }
 
-    async fn send_and_wait(&mut self, msg: &ClientMessage, req: u64) -> Result<(Reply, Option<u32>)> {
+    async fn send_and_wait(
+        &mut self,
+        msg: &ClientMessage,
+        req: u64,
+    ) -> Result<(Reply, Option<u32>)> {
         let mut attempts = 0u32;
         let mut sent = false;
         loop {
@@ -413,7 +463,12 @@ impl CustomerClient {
 
     /// One try: send (unless already resent by a reconnect) and read until the
     /// answer and the acknowledgement for `req` have both arrived.
-    async fn exchange(&mut self, msg: &ClientMessage, req: u64, already_sent: bool) -> Result<(Reply, Option<u32>)> {
+    async fn exchange(
+        &mut self,
+        msg: &ClientMessage,
+        req: u64,
+        already_sent: bool,
+    ) -> Result<(Reply, Option<u32>)> {
         let timeout = self.timeout;
         let conn = self.conn.as_mut().ok_or(ClientError::Closed)?;
         if !already_sent {
@@ -423,24 +478,60 @@ impl CustomerClient {
         let mut ended: Option<u32> = None;
         loop {
             match conn.recv_within(timeout).await? {
-                ServerMessage::Screen { req: r, screen, content, notice, duplicate } if r == req => {
-                    reply = Some(Reply { screen, content, notice, duplicate });
+                ServerMessage::Screen {
+                    req: r,
+                    screen,
+                    content,
+                    notice,
+                    duplicate,
+                } if r == req => {
+                    reply = Some(Reply {
+                        screen,
+                        content,
+                        notice,
+                        duplicate,
+                    });
                 }
-                ServerMessage::Ended { req: r, items_recorded, .. } if r == req => ended = Some(items_recorded),
+                ServerMessage::Ended {
+                    req: r,
+                    items_recorded,
+                    ..
+                } if r == req => ended = Some(items_recorded),
                 ServerMessage::Ack { req: r } if r == req => {
                     if let Some(items) = ended {
                         return Ok((self.screen_reply(), Some(items)));
                     }
-                    let reply = reply.ok_or_else(|| ClientError::Protocol(format!("ack {req} before its answer")))?;
+                    let reply = reply.ok_or_else(|| {
+                        ClientError::Protocol(format!("ack {req} before its answer"))
+                    })?;
                     self.screen = reply.screen.clone();
                     return Ok((reply, None));
                 }
-                ServerMessage::Error { req: Some(r), error, message, .. } if r == req => {
-                    return Err(ClientError::Server { code: error, message });
+                ServerMessage::Error {
+                    req: Some(r),
+                    error,
+                    message,
+                    ..
+                } if r == req => {
+                    return Err(ClientError::Server {
+                        code: error,
+                        message,
+                    });
                 }
-                ServerMessage::Error { req: None, error, message, .. } => {
-                    if matches!(error, ErrorCode::ShuttingDown | ErrorCode::IdleTimeout | ErrorCode::Superseded) {
-                        return Err(ClientError::Server { code: error, message });
+                ServerMessage::Error {
+                    req: None,
+                    error,
+                    message,
+                    ..
+                } => {
+                    if matches!(
+                        error,
+                        ErrorCode::ShuttingDown | ErrorCode::IdleTimeout | ErrorCode::Superseded
+                    ) {
+                        return Err(ClientError::Server {
+                            code: error,
+                            message,
+                        });
                     }
                     tracing::warn!(%error, %message, "server error");
                 }
@@ -451,7 +542,12 @@ impl CustomerClient {
     }
 
     fn screen_reply(&self) -> Reply {
-        Reply { screen: self.screen.clone(), content: None, notice: None, duplicate: false }
+        Reply {
+            screen: self.screen.clone(),
+            content: None,
+            notice: None,
+            duplicate: false,
+        }
     }
 
     /// Sends a heartbeat and waits for its answer.
@@ -484,7 +580,11 @@ impl ApiClient {
     /// # Errors
     /// [`ClientError::Url`] when the URL is bad.
     pub fn new(base: &str) -> Result<Self> {
-        Ok(Self { base: http_url(base)?, http: reqwest::Client::new(), token: None })
+        Ok(Self {
+            base: http_url(base)?,
+            http: reqwest::Client::new(),
+            token: None,
+        })
     }
 
     /// Uses `token` for authenticated calls.
@@ -502,7 +602,10 @@ impl ApiClient {
         let resp = self
             .http
             .post(format!("{}/api/login", self.base))
-            .json(&LoginRequest { username: username.into(), password: password.into() })
+            .json(&LoginRequest {
+                username: username.into(),
+                password: password.into(),
+            })
             .send()
             .await?;
         let login: LoginResponse = Self::json(resp).await?;
@@ -525,7 +628,9 @@ impl ApiClient {
         let status = resp.status();
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
         let code = serde_json::from_value(body["error"].clone()).unwrap_or(ErrorCode::Internal);
-        let message = body["message"].as_str().map_or_else(|| status.to_string(), str::to_owned);
+        let message = body["message"]
+            .as_str()
+            .map_or_else(|| status.to_string(), str::to_owned);
         Err(ClientError::Server { code, message })
     }
 
@@ -534,7 +639,12 @@ impl ApiClient {
     /// # Errors
     /// [`ClientError::Server`] with `not_found` or `unauthorized`.
     pub async fn service_record(&self, consultation: &str) -> Result<ServiceRecord> {
-        Self::json(self.get(&format!("/api/consultations/{consultation}")).send().await?).await
+        Self::json(
+            self.get(&format!("/api/consultations/{consultation}"))
+                .send()
+                .await?,
+        )
+        .await
     }
 
     /// Imports a menu file.
@@ -551,6 +661,29 @@ impl ApiClient {
             rb = rb.bearer_auth(t);
         }
         Self::json(rb.send().await?).await
+    }
+
+    /// Any POST with a raw body, returning the status and the body as JSON.
+    ///
+    /// # Errors
+    /// When the request fails to be sent.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Result<(u16, serde_json::Value)> {
+        let mut rb = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_owned());
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        let resp = rb.send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or_default()))
     }
 
     /// Any GET, returning the status and the body as JSON (for tests and tools).
@@ -570,8 +703,14 @@ mod tests {
 
     #[test]
     fn urls_in_any_common_form() {
-        assert_eq!(ws_url("http://127.0.0.1:8080").unwrap(), "ws://127.0.0.1:8080/ws");
-        assert_eq!(ws_url("https://desk.example.com/").unwrap(), "wss://desk.example.com/ws");
+        assert_eq!(
+            ws_url("http://127.0.0.1:8080").unwrap(),
+            "ws://127.0.0.1:8080/ws"
+        );
+        assert_eq!(
+            ws_url("https://desk.example.com/").unwrap(),
+            "wss://desk.example.com/ws"
+        );
         assert_eq!(ws_url("ws://h:1/ws").unwrap(), "ws://h:1/ws");
         assert_eq!(http_url("ws://h:1/ws").unwrap(), "http://h:1");
         assert!(ws_url("ftp://h").is_err());

@@ -236,10 +236,19 @@ impl Consultation {
     /// [`ConsultationError`] when the request cannot be applied; the state is then
     /// unchanged except that `req` counts as answered, so a resend of it is a
     /// duplicate.
-    pub fn apply(&mut self, menu: &Menu, req: u64, request: &Request) -> Result<Step, ConsultationError> {
+    pub fn apply(
+        &mut self,
+        menu: &Menu,
+        req: u64,
+        request: &Request,
+    ) -> Result<Step, ConsultationError> {
         if req <= self.last_req {
             return Ok(Step {
-                outcome: if self.ended.is_some() { Outcome::Ended } else { Outcome::Menu },
+                outcome: if self.ended.is_some() {
+                    Outcome::Ended
+                } else {
+                    Outcome::Menu
+                },
                 record: None,
                 duplicate: true,
             });
@@ -290,9 +299,10 @@ impl Consultation {
                         (Outcome::Menu, Served::Opened)
                     }
                     ItemKind::Content => (Outcome::Content(item.id.clone()), Served::Shown),
-                    kind @ (ItemKind::Voice | ItemKind::Chat | ItemKind::Bot) => {
-                        (Outcome::Unavailable(item.id.clone(), kind), Served::Unavailable)
-                    }
+                    kind @ (ItemKind::Voice | ItemKind::Chat | ItemKind::Bot) => (
+                        Outcome::Unavailable(item.id.clone(), kind),
+                        Served::Unavailable,
+                    ),
                 };
                 Ok(step(
                     outcome,
@@ -388,7 +398,10 @@ text = "Read this."
         let s = c.apply(&m, 2, &sel("due")).unwrap();
         assert_eq!(s.outcome, Outcome::Content(ItemId::new("due").unwrap()));
         let rec = s.record.unwrap();
-        assert_eq!((rec.item.as_str(), rec.kind, rec.served), ("due", ItemKind::Content, Served::Shown));
+        assert_eq!(
+            (rec.item.as_str(), rec.kind, rec.served),
+            ("due", ItemKind::Content, Served::Shown)
+        );
         assert_eq!(rec.title, "When is my bill due?");
         // Step 8: the menu is shown again; the customer is still in Billing.
         assert_eq!(c.screen().as_str(), "billing");
@@ -422,7 +435,10 @@ text = "Read this."
         let m = menu();
         let mut c = Consultation::start(&m, 1);
         let s = c.apply(&m, 1, &sel("call")).unwrap();
-        assert!(matches!(s.outcome, Outcome::Unavailable(_, ItemKind::Voice)));
+        assert!(matches!(
+            s.outcome,
+            Outcome::Unavailable(_, ItemKind::Voice)
+        ));
         assert_eq!(s.record.unwrap().served, Served::Unavailable);
         assert_eq!(c.screen().as_str(), "main");
     }
@@ -431,10 +447,20 @@ text = "Read this."
     fn unknown_and_off_screen_items_are_refused_without_change() {
         let m = menu();
         let mut c = Consultation::start(&m, 1);
-        assert_eq!(c.apply(&m, 1, &sel("nope")), Err(ConsultationError::UnknownItem("nope".into())));
-        assert!(matches!(c.apply(&m, 2, &sel("roam")), Err(ConsultationError::NotOnScreen { .. })));
+        assert_eq!(
+            c.apply(&m, 1, &sel("nope")),
+            Err(ConsultationError::UnknownItem("nope".into()))
+        );
+        assert!(matches!(
+            c.apply(&m, 2, &sel("roam")),
+            Err(ConsultationError::NotOnScreen { .. })
+        ));
         assert_eq!(c.screen().as_str(), "main");
-        assert_eq!(c.last_req(), 2, "refused requests are answered, so resends are duplicates");
+        assert_eq!(
+            c.last_req(),
+            2,
+            "refused requests are answered, so resends are duplicates"
+        );
     }
 
     #[test]

@@ -367,6 +367,15 @@ impl Menu {
     }
 }
 
+/// An item read from the file whose children are not resolved yet.
+struct Pending {
+    item: MenuItem,
+    /// Byte offset of its id, for problems about it.
+    id_off: usize,
+    /// Child ids as written, with their offsets.
+    children: Vec<(String, usize)>,
+}
+
 /// Collects problems while turning a [`FileIn`] into a [`Menu`].
 struct Builder<'a> {
     lines: &'a Lines,
@@ -393,12 +402,15 @@ impl<'a> Builder<'a> {
         if file.items.len() > MAX_ITEMS {
             self.problem(
                 None,
-                format!("the menu has {} items; the limit is {MAX_ITEMS}", file.items.len()),
+                format!(
+                    "the menu has {} items; the limit is {MAX_ITEMS}",
+                    file.items.len()
+                ),
             );
         }
 
         // Pass 1: each item on its own, and the set of ids with their lines.
-        let mut items: Vec<(MenuItem, usize, Vec<(String, usize)>)> = Vec::new();
+        let mut items: Vec<Pending> = Vec::new();
         let mut first_line: HashMap<String, usize> = HashMap::new();
         for spanned in file.items {
             let it = spanned.into_inner();
@@ -442,10 +454,9 @@ impl<'a> Builder<'a> {
                 );
             }
             match (kind, &it.text) {
-                (ItemKind::Content, None) => self.problem(
-                    Some(id_off),
-                    format!("content item '{id}' needs a `text`"),
-                ),
+                (ItemKind::Content, None) => {
+                    self.problem(Some(id_off), format!("content item '{id}' needs a `text`"))
+                }
                 (ItemKind::Content, Some(t)) if t.trim().is_empty() => self.problem(
                     Some(id_off),
                     format!("content item '{id}' has an empty `text`"),
@@ -481,8 +492,8 @@ impl<'a> Builder<'a> {
                     format!("only submenus have `children`; '{id}' is a {kind} item"),
                 );
             }
-            items.push((
-                MenuItem {
+            items.push(Pending {
+                item: MenuItem {
                     id,
                     kind,
                     title: it.title,
@@ -491,16 +502,16 @@ impl<'a> Builder<'a> {
                 },
                 id_off,
                 children,
-            ));
+            });
         }
 
         // Pass 2: resolve children, one parent each.
         let mut parents: HashMap<ItemId, ItemId> = HashMap::new();
         let known: HashMap<String, ItemKind> = items
             .iter()
-            .map(|(it, _, _)| (it.id.as_str().to_owned(), it.kind))
+            .map(|p| (p.item.id.as_str().to_owned(), p.item.kind))
             .collect();
-        for (item, _, children) in &mut items {
+        for Pending { item, children, .. } in &mut items {
             for (child, off) in children.iter() {
                 if !known.contains_key(child) {
                     let msg = format!("'{}' lists child '{child}', which is not an item", item.id);
@@ -561,7 +572,9 @@ impl<'a> Builder<'a> {
                 if let Some(p) = parents.get(&id) {
                     self.problem(
                         Some(root_off),
-                        format!("the root '{id}' must not be listed as a child (it is under '{p}')"),
+                        format!(
+                            "the root '{id}' must not be listed as a child (it is under '{p}')"
+                        ),
                     );
                 }
                 Some(id)
@@ -570,11 +583,13 @@ impl<'a> Builder<'a> {
 
         let line_of: HashMap<ItemId, usize> = items
             .iter()
-            .map(|(it, off, _)| (it.id.clone(), *off))
+            .map(|p| (p.item.id.clone(), p.id_off))
             .collect();
-        let order: Vec<ItemId> = items.iter().map(|(it, _, _)| it.id.clone()).collect();
-        let map: HashMap<ItemId, MenuItem> =
-            items.into_iter().map(|(it, _, _)| (it.id.clone(), it)).collect();
+        let order: Vec<ItemId> = items.iter().map(|p| p.item.id.clone()).collect();
+        let map: HashMap<ItemId, MenuItem> = items
+            .into_iter()
+            .map(|p| (p.item.id.clone(), p.item))
+            .collect();
 
         // Cycles: with one parent per item, a cycle is a chain of parents that
         // never reaches an item without a parent. Report each cycle once.
@@ -586,14 +601,13 @@ impl<'a> Builder<'a> {
                 if let Some(pos) = seen.iter().position(|s| *s == p) {
                     let cycle: Vec<&ItemId> = seen[pos..].to_vec();
                     if cycle.iter().all(|c| !reported.contains(*c)) {
+                        // `seen` runs child → parent; show it as the file reads,
+                        // parent → child, closing the loop on its first item.
                         let mut names: Vec<String> =
                             cycle.iter().rev().map(|c| c.to_string()).collect();
-                        names.push(p.to_string());
+                        names.push(names[0].clone());
                         let off = line_of.get(p).copied();
-                        self.problem(
-                            off,
-                            format!("the menu has a cycle: {}", names.join(" → ")),
-                        );
+                        self.problem(off, format!("the menu has a cycle: {}", names.join(" → ")));
                         reported.extend(cycle.into_iter().cloned());
                     }
                     break;
@@ -768,10 +782,14 @@ children = ["a"]
 "#;
         let p = problems(&src2);
         assert!(
-            p.iter().any(|m| m.contains("cycle") && m.contains('a') && m.contains('b')),
+            p.iter()
+                .any(|m| m.ends_with("the menu has a cycle: b → a → b")),
             "{p:?}"
         );
-        assert!(!p.iter().any(|m| m.contains("cannot be reached")), "cycle members are reported once: {p:?}");
+        assert!(
+            !p.iter().any(|m| m.contains("cannot be reached")),
+            "cycle members are reported once: {p:?}"
+        );
     }
 
     #[test]
@@ -808,17 +826,42 @@ kind = "content"
 title = "Orphan"
 "#;
         let p = problems(src);
-        assert!(p.contains(&"line 8: 'main' lists child 'gone', which is not an item".to_owned()), "{p:?}");
-        assert!(p.iter().any(|m| m.starts_with("line 12:") && m.contains("unknown kind 'telepathy'")), "{p:?}");
-        assert!(p.iter().any(|m| m.starts_with("line 16:") && m.contains("used twice")), "{p:?}");
-        assert!(p.iter().any(|m| m.starts_with("line 22:") && m.contains("may only hold")), "{p:?}");
-        assert!(p.iter().any(|m| m.starts_with("line 28:") && m.contains("needs a `text`")), "{p:?}");
-        assert!(p.iter().any(|m| m.starts_with("line 28:") && m.contains("cannot be reached")), "{p:?}");
+        assert!(
+            p.contains(&"line 8: 'main' lists child 'gone', which is not an item".to_owned()),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("line 12:") && m.contains("unknown kind 'telepathy'")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("line 16:") && m.contains("used twice")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("line 22:") && m.contains("may only hold")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("line 28:") && m.contains("needs a `text`")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("line 28:") && m.contains("cannot be reached")),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn rejects_syntax_errors_and_unknown_fields_with_a_line() {
-        let p = problems("title = \"A\"\nroot = \"m\"\n[[item]]\nid = \"m\"\nkind = \"submenu\"\ntitle = \"M\"\ncolour = \"red\"\n");
+        let p = problems(
+            "title = \"A\"\nroot = \"m\"\n[[item]]\nid = \"m\"\nkind = \"submenu\"\ntitle = \"M\"\ncolour = \"red\"\n",
+        );
         assert_eq!(p.len(), 1);
         assert!(p[0].contains("colour"), "{p:?}");
         assert!(p[0].starts_with("line 7"), "{p:?}");
@@ -829,7 +872,10 @@ title = "Orphan"
     #[test]
     fn root_must_be_a_known_submenu() {
         let p = problems(&GOOD.replace(r#"root = "main""#, r#"root = "due""#));
-        assert!(p.iter().any(|m| m.contains("`root` must be a submenu")), "{p:?}");
+        assert!(
+            p.iter().any(|m| m.contains("`root` must be a submenu")),
+            "{p:?}"
+        );
         let p = problems(&GOOD.replace(r#"root = "main""#, r#"root = "nope""#));
         assert!(p.iter().any(|m| m.contains("not an item")), "{p:?}");
     }
@@ -841,52 +887,57 @@ title = "Orphan"
             "title = \"Talk to an agent\"\nchildren = [\"due\"]",
         );
         let p = problems(&src);
-        assert!(p.iter().any(|m| m.contains("only submenus have `children`")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("only submenus have `children`")),
+            "{p:?}"
+        );
         let src = GOOD.replace(r#"children = ["due"]"#, "children = []");
         let p = problems(&src);
-        assert!(p.iter().any(|m| m.contains("needs at least one item")), "{p:?}");
+        assert!(
+            p.iter().any(|m| m.contains("needs at least one item")),
+            "{p:?}"
+        );
     }
 
     /// A random valid tree: item i > 0 hangs under a random earlier submenu.
     fn arb_menu() -> impl Strategy<Value = String> {
-        proptest::collection::vec((any::<u8>(), 0usize..5, "[ -~]{1,20}"), 1..40).prop_map(
-            |spec| {
-                let mut kinds = vec![ItemKind::Submenu];
-                let mut parent_of = vec![None];
-                let mut titles = vec!["Root".to_owned()];
-                for (i, (pick, kind, title)) in spec.into_iter().enumerate() {
-                    let subs: Vec<usize> = (0..=i).filter(|&j| kinds[j] == ItemKind::Submenu).collect();
-                    let parent = subs[pick as usize % subs.len()];
-                    kinds.push(ItemKind::ALL[kind]);
-                    parent_of.push(Some(parent));
-                    titles.push(title.trim().to_owned() + "x");
+        proptest::collection::vec((any::<u8>(), 0usize..5, "[ -~]{1,20}"), 1..40).prop_map(|spec| {
+            let mut kinds = vec![ItemKind::Submenu];
+            let mut parent_of = vec![None];
+            let mut titles = vec!["Root".to_owned()];
+            for (i, (pick, kind, title)) in spec.into_iter().enumerate() {
+                let subs: Vec<usize> = (0..=i).filter(|&j| kinds[j] == ItemKind::Submenu).collect();
+                let parent = subs[pick as usize % subs.len()];
+                kinds.push(ItemKind::ALL[kind]);
+                parent_of.push(Some(parent));
+                titles.push(title.trim().to_owned() + "x");
+            }
+            let mut out = String::from("title = \"Generated\"\nroot = \"i0\"\n");
+            for (i, kind) in kinds.iter().enumerate() {
+                let children: Vec<String> = (0..kinds.len())
+                    .filter(|&c| parent_of[c] == Some(i))
+                    .map(|c| format!("\"i{c}\""))
+                    .collect();
+                // An empty submenu is invalid; turn it into content.
+                let kind = if *kind == ItemKind::Submenu && children.is_empty() {
+                    ItemKind::Content
+                } else {
+                    *kind
+                };
+                out += &format!(
+                    "[[item]]\nid = \"i{i}\"\nkind = \"{kind}\"\ntitle = {}\n",
+                    toml::Value::String(titles[i].clone())
+                );
+                if kind == ItemKind::Content {
+                    out += "text = \"Answer\\nwith two lines\"\n";
                 }
-                let mut out = String::from("title = \"Generated\"\nroot = \"i0\"\n");
-                for (i, kind) in kinds.iter().enumerate() {
-                    let children: Vec<String> = (0..kinds.len())
-                        .filter(|&c| parent_of[c] == Some(i))
-                        .map(|c| format!("\"i{c}\""))
-                        .collect();
-                    // An empty submenu is invalid; turn it into content.
-                    let kind = if *kind == ItemKind::Submenu && children.is_empty() {
-                        ItemKind::Content
-                    } else {
-                        *kind
-                    };
-                    out += &format!(
-                        "[[item]]\nid = \"i{i}\"\nkind = \"{kind}\"\ntitle = {}\n",
-                        toml::Value::String(titles[i].clone())
-                    );
-                    if kind == ItemKind::Content {
-                        out += "text = \"Answer\\nwith two lines\"\n";
-                    }
-                    if kind == ItemKind::Submenu {
-                        out += &format!("children = [{}]\n", children.join(", "));
-                    }
+                if kind == ItemKind::Submenu {
+                    out += &format!("children = [{}]\n", children.join(", "));
                 }
-                out
-            },
-        )
+            }
+            out
+        })
     }
 
     proptest! {

@@ -112,18 +112,41 @@ mod tests {
     #[test]
     fn normalises_local_and_international_forms() {
         let us = region("us").unwrap();
-        assert_eq!(Phone::parse("(201) 555-0123", us).unwrap().as_str(), "+12015550123");
-        assert_eq!(Phone::parse("+1 201 555 0123", us).unwrap().as_str(), "+12015550123");
-        assert_eq!(Phone::parse("+86 139 1234 5678", us).unwrap().as_str(), "+8613912345678");
-        assert_eq!(Phone::parse("+7 800 555 35 35", us).unwrap().as_str(), "+78005553535");
+        assert_eq!(
+            Phone::parse("(201) 555-0123", us).unwrap().as_str(),
+            "+12015550123"
+        );
+        assert_eq!(
+            Phone::parse("+1 201 555 0123", us).unwrap().as_str(),
+            "+12015550123"
+        );
+        assert_eq!(
+            Phone::parse("+86 139 1234 5678", us).unwrap().as_str(),
+            "+8613912345678"
+        );
+        assert_eq!(
+            Phone::parse("+7 800 555 35 35", us).unwrap().as_str(),
+            "+78005553535"
+        );
         let cn = region("CN").unwrap();
-        assert_eq!(Phone::parse("138 0013 8000", cn).unwrap().as_str(), "+8613800138000");
+        assert_eq!(
+            Phone::parse("138 0013 8000", cn).unwrap().as_str(),
+            "+8613800138000"
+        );
     }
 
     #[test]
     fn refuses_what_is_not_a_number() {
         let us = region("US").unwrap();
-        for bad in ["", "   ", "hello", "12", "+1 000", "+999 1234567", &"9".repeat(60)] {
+        for bad in [
+            "",
+            "   ",
+            "hello",
+            "12",
+            "+1 000",
+            "+999 1234567",
+            &"9".repeat(60),
+        ] {
             assert!(Phone::parse(bad, us).is_err(), "{bad:?} accepted");
         }
         assert!(region("XX").is_err());

@@ -88,10 +88,19 @@ impl ClientMessage {
     /// `Option<u64>` is the request number when one could be read, so the error can
     /// answer that request.
     pub fn parse(text: &str) -> Result<Self, (ErrorCode, String, Option<u64>)> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| (ErrorCode::MalformedJson, format!("not valid JSON: {e}"), None))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            (
+                ErrorCode::MalformedJson,
+                format!("not valid JSON: {e}"),
+                None,
+            )
+        })?;
         let Some(obj) = value.as_object() else {
-            return Err((ErrorCode::MalformedJson, "a message must be a JSON object".into(), None));
+            return Err((
+                ErrorCode::MalformedJson,
+                "a message must be a JSON object".into(),
+                None,
+            ));
         };
         let req = obj.get("req").and_then(serde_json::Value::as_u64);
         match obj.get("type").and_then(serde_json::Value::as_str) {
@@ -106,7 +115,10 @@ impl ClientMessage {
                 let shown: String = t.chars().take(40).collect();
                 return Err((
                     ErrorCode::UnknownMessageType,
-                    format!("unknown message type '{shown}' (known: {})", Self::TYPES.join(", ")),
+                    format!(
+                        "unknown message type '{shown}' (known: {})",
+                        Self::TYPES.join(", ")
+                    ),
                     req,
                 ));
             }
@@ -359,8 +371,15 @@ mod tests {
     #[test]
     fn round_trips_every_client_message() {
         let msgs = [
-            ClientMessage::Hello { protocol: 1, phone: Some("+12015550123".into()), resume: None },
-            ClientMessage::Select { req: 1, item: "billing".into() },
+            ClientMessage::Hello {
+                protocol: 1,
+                phone: Some("+12015550123".into()),
+                resume: None,
+            },
+            ClientMessage::Select {
+                req: 1,
+                item: "billing".into(),
+            },
             ClientMessage::Back { req: 2 },
             ClientMessage::Home { req: 3 },
             ClientMessage::End { req: 4 },
@@ -372,7 +391,10 @@ mod tests {
         }
         assert_eq!(
             ClientMessage::parse(r#"{"type":"select","req":5,"item":"x"}"#).unwrap(),
-            ClientMessage::Select { req: 5, item: "x".into() }
+            ClientMessage::Select {
+                req: 5,
+                item: "x".into()
+            }
         );
     }
 
@@ -382,11 +404,25 @@ mod tests {
         assert_eq!(code("{not json"), ErrorCode::MalformedJson);
         assert_eq!(code("[1,2]"), ErrorCode::MalformedJson);
         assert_eq!(code(r#"{"req":1}"#), ErrorCode::UnknownMessageType);
-        assert_eq!(code(r#"{"type":"teleport","req":1}"#), ErrorCode::UnknownMessageType);
-        assert_eq!(code(r#"{"type":"select","req":1}"#), ErrorCode::InvalidMessage);
-        assert_eq!(code(r#"{"type":"select","req":-1,"item":"x"}"#), ErrorCode::InvalidMessage);
+        assert_eq!(
+            code(r#"{"type":"teleport","req":1}"#),
+            ErrorCode::UnknownMessageType
+        );
+        assert_eq!(
+            code(r#"{"type":"select","req":1}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"select","req":-1,"item":"x"}"#),
+            ErrorCode::InvalidMessage
+        );
         // The request number is kept so the error can answer that request.
-        assert_eq!(ClientMessage::parse(r#"{"type":"select","req":7}"#).unwrap_err().2, Some(7));
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"select","req":7}"#)
+                .unwrap_err()
+                .2,
+            Some(7)
+        );
     }
 
     #[test]

@@ -9,19 +9,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use frontdesk_protocol::rest::{
-    ConsultationSummary, Health, LoginRequest, LoginResponse, MenuImported, MenuVersionInfo, ServiceRecord,
-    ServiceRecordItem,
+    ConsultationSummary, Health, LoginRequest, LoginResponse, MenuImported, MenuVersionInfo,
+    ServiceRecord, ServiceRecordItem,
 };
 use frontdesk_protocol::{ErrorBody, ErrorCode};
 use frontdesk_store::AccountRow;
 use serde::Deserialize;
 use utoipa::OpenApi;
 
+use crate::AppState;
 use crate::error::ApiError;
 use crate::menus::ImportError;
 use crate::secret::{LOGIN_PREFIX, RESUME_PREFIX, new_token, token_hash, verify_password};
 use crate::time::{now_ms, rfc3339};
-use crate::AppState;
 
 /// The API routes.
 pub fn router() -> Router<AppState> {
@@ -65,7 +65,11 @@ pub fn openapi_json() -> String {
 }
 
 async fn openapi() -> Response {
-    ([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], openapi_json()).into_response()
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        openapi_json(),
+    )
+        .into_response()
 }
 
 /// Is the server up and its database reachable?
@@ -73,24 +77,37 @@ async fn openapi() -> Response {
     (status = 200, body = Health), (status = 503, body = Health, description = "the database does not answer")))]
 async fn health(State(app): State<AppState>) -> Response {
     let ok = app.store.ping().await.is_ok();
-    let menu_version = if ok { app.store.current_menu_version().await.ok().flatten() } else { None };
+    let menu_version = if ok {
+        app.store.current_menu_version().await.ok().flatten()
+    } else {
+        None
+    };
     let body = Health {
         status: if ok { "ok" } else { "database unavailable" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         menu_version,
     };
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
 /// Logs an agent or admin in; answers a bearer token.
 #[utoipa::path(post, path = "/api/login", request_body = LoginRequest, responses(
     (status = 200, body = LoginResponse), (status = 401, body = ErrorBody)))]
-async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> Result<Json<LoginResponse>, ApiError> {
+async fn login(
+    State(app): State<AppState>,
+    Json(req): Json<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
     let account = app.store.account_by_username(&req.username).await?;
     // Verify against a fixed hash when the user does not exist, so the answer takes
     // as long either way and does not reveal which usernames exist.
-    let hash = account.as_ref().map_or(DUMMY_HASH.to_owned(), |a| a.password_hash.clone());
+    let hash = account
+        .as_ref()
+        .map_or(DUMMY_HASH.to_owned(), |a| a.password_hash.clone());
     let password = req.password;
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
@@ -101,9 +118,15 @@ async fn login(State(app): State<AppState>, Json(req): Json<LoginRequest>) -> Re
     let token = new_token(LOGIN_PREFIX);
     let now = now_ms();
     let expires = now + i64::from(app.config.limits.login_hours) * 3_600_000;
-    app.store.create_api_session(&token_hash(&token), account.id, now, expires).await?;
+    app.store
+        .create_api_session(&token_hash(&token), account.id, now, expires)
+        .await?;
     tracing::info!(user = %account.username, role = %account.role, "login");
-    Ok(Json(LoginResponse { token, role: account.role, expires_at: rfc3339(expires) }))
+    Ok(Json(LoginResponse {
+        token,
+        role: account.role,
+        expires_at: rfc3339(expires),
+    }))
 }
 
 /// An argon2id hash of a random string nobody knows.
@@ -135,10 +158,18 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(missing)?;
         let bad = || ApiError::Unauthorized("the token is unknown or expired".into());
         if token.starts_with(LOGIN_PREFIX) {
-            let account = app.store.api_session(&token_hash(token), now_ms()).await?.ok_or_else(bad)?;
+            let account = app
+                .store
+                .api_session(&token_hash(token), now_ms())
+                .await?
+                .ok_or_else(bad)?;
             Ok(Caller::Staff(account))
         } else if token.starts_with(RESUME_PREFIX) {
-            let c = app.store.consultation_by_resume(&token_hash(token)).await?.ok_or_else(bad)?;
+            let c = app
+                .store
+                .consultation_by_resume(&token_hash(token))
+                .await?
+                .ok_or_else(bad)?;
             Ok(Caller::Customer { consultation: c.id })
         } else {
             Err(bad())
@@ -164,7 +195,10 @@ impl FromRequestParts<AppState> for Admin {
 /// Every stored menu version, newest first.
 #[utoipa::path(get, path = "/api/menus", security(("bearer" = [])), responses(
     (status = 200, body = [MenuVersionInfo]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn list_menus(State(app): State<AppState>, _admin: Admin) -> Result<Json<Vec<MenuVersionInfo>>, ApiError> {
+async fn list_menus(
+    State(app): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Vec<MenuVersionInfo>>, ApiError> {
     let rows = app.store.menu_versions().await?;
     let current = rows.first().map(|r| r.version);
     Ok(Json(
@@ -187,29 +221,55 @@ async fn list_menus(State(app): State<AppState>, _admin: Admin) -> Result<Json<V
     responses((status = 201, body = MenuImported, description = "stored as a new version"),
               (status = 200, body = MenuImported, description = "identical to the current version; nothing stored"),
               (status = 422, body = ErrorBody, description = "invalid menu; `problems` lists each with its line")))]
-async fn import_menu(State(app): State<AppState>, Admin(admin): Admin, body: String) -> Result<Response, ApiError> {
+async fn import_menu(
+    State(app): State<AppState>,
+    Admin(admin): Admin,
+    body: String,
+) -> Result<Response, ApiError> {
     let imported = app.menus.import(&body).await.map_err(|e| match e {
         ImportError::Invalid(errs) => ApiError::InvalidMenu(errs),
         ImportError::Store(e) => e.into(),
     })?;
     tracing::info!(admin = %admin.username, version = imported.version, created = imported.created, "menu imported");
-    let status = if imported.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if imported.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((
         status,
-        Json(MenuImported { version: imported.version, created: imported.created, items: imported.items }),
+        Json(MenuImported {
+            version: imported.version,
+            created: imported.created,
+            items: imported.items,
+        }),
     )
         .into_response())
 }
 
 fn toml_response(source: String) -> Response {
-    ([(CONTENT_TYPE, HeaderValue::from_static("application/toml; charset=utf-8"))], source).into_response()
+    (
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/toml; charset=utf-8"),
+        )],
+        source,
+    )
+        .into_response()
 }
 
 /// The current menu as a TOML file.
 #[utoipa::path(get, path = "/api/menus/current", security(("bearer" = [])), responses(
     (status = 200, content_type = "application/toml", body = String), (status = 404, body = ErrorBody)))]
-async fn export_current_menu(State(app): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
-    let row = app.store.current_menu().await?.ok_or_else(|| ApiError::NotFound("no menu has been imported".into()))?;
+async fn export_current_menu(
+    State(app): State<AppState>,
+    _admin: Admin,
+) -> Result<Response, ApiError> {
+    let row = app
+        .store
+        .current_menu()
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no menu has been imported".into()))?;
     Ok(toml_response(row.source))
 }
 
@@ -217,7 +277,11 @@ async fn export_current_menu(State(app): State<AppState>, _admin: Admin) -> Resu
 #[utoipa::path(get, path = "/api/menus/{version}", security(("bearer" = [])),
     params(("version" = u32, Path, description = "menu version")),
     responses((status = 200, content_type = "application/toml", body = String), (status = 404, body = ErrorBody)))]
-async fn export_menu(State(app): State<AppState>, _admin: Admin, Path(version): Path<String>) -> Result<Response, ApiError> {
+async fn export_menu(
+    State(app): State<AppState>,
+    _admin: Admin,
+    Path(version): Path<String>,
+) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("there is no menu version '{version}'"));
     let v: u32 = version.parse().map_err(|_| not_found())?;
     let row = app.store.menu(v).await?.ok_or_else(not_found)?;
@@ -241,7 +305,9 @@ async fn list_consultations(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<ConsultationSummary>>, ApiError> {
     if !matches!(caller, Caller::Staff(_)) {
-        return Err(ApiError::Forbidden("only agents and admins can list consultations".into()));
+        return Err(ApiError::Forbidden(
+            "only agents and admins can list consultations".into(),
+        ));
     }
     let phone = q
         .phone
@@ -251,7 +317,10 @@ async fn list_consultations(
         .map_err(|e| ApiError::Invalid(e.to_string()))?;
     let rows = app
         .store
-        .consultations(phone.as_ref().map(|p| p.as_str()), q.limit.unwrap_or(50).min(500))
+        .consultations(
+            phone.as_ref().map(|p| p.as_str()),
+            q.limit.unwrap_or(50).min(500),
+        )
         .await?;
     Ok(Json(
         rows.into_iter()
@@ -323,9 +392,19 @@ mod tests {
     #[test]
     fn the_openapi_document_lists_every_route() {
         let doc: serde_json::Value = serde_json::from_str(&super::openapi_json()).unwrap();
-        for path in ["/healthz", "/api/login", "/api/menus", "/api/menus/current", "/api/menus/{version}",
-            "/api/consultations", "/api/consultations/{id}"] {
-            assert!(doc["paths"].get(path).is_some(), "{path} missing from openapi.json");
+        for path in [
+            "/healthz",
+            "/api/login",
+            "/api/menus",
+            "/api/menus/current",
+            "/api/menus/{version}",
+            "/api/consultations",
+            "/api/consultations/{id}",
+        ] {
+            assert!(
+                doc["paths"].get(path).is_some(),
+                "{path} missing from openapi.json"
+            );
         }
     }
 }

@@ -123,7 +123,14 @@ pub enum ConfigError {
 
 /// Top-level keys, so that unrelated `FRONTDESK_*` variables (`FRONTDESK_CONFIG`,
 /// `FRONTDESK_LOG`, test switches) are not mistaken for settings.
-const KEYS: [&str; 6] = ["listen", "data_dir", "database_url", "durability", "default_region", "limits"];
+const KEYS: [&str; 6] = [
+    "listen",
+    "data_dir",
+    "database_url",
+    "durability",
+    "default_region",
+    "limits",
+];
 
 impl Config {
     /// Loads defaults, then `file` (if given), then `FRONTDESK_*` variables, then `overrides`.
@@ -134,16 +141,18 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(ConfigError::Unusable(format!("config file {} does not exist", file.display())));
+                return Err(ConfigError::Unusable(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
             }
             fig = fig.merge(Toml::file(file));
         }
         fig = fig
-            .merge(
-                Env::prefixed("FRONTDESK_")
-                    .split("__")
-                    .filter(|k| KEYS.iter().any(|top| k.as_str() == *top || k.as_str().starts_with(&format!("{top}.")))),
-            )
+            .merge(Env::prefixed("FRONTDESK_").split("__").filter(|k| {
+                KEYS.iter()
+                    .any(|top| k.as_str() == *top || k.as_str().starts_with(&format!("{top}.")))
+            }))
             .merge(Serialized::defaults(overrides));
         let config: Config = fig.extract().map_err(Box::new)?;
         config.check()?;
@@ -160,7 +169,8 @@ impl Config {
         let l = &self.limits;
         if l.max_message_bytes == 0 || l.max_frame_bytes < l.max_message_bytes {
             return Err(ConfigError::Unusable(
-                "limits: max_frame_bytes must be at least max_message_bytes, and both above 0".into(),
+                "limits: max_frame_bytes must be at least max_message_bytes, and both above 0"
+                    .into(),
             ));
         }
         if l.messages_per_sec == 0 || l.burst == 0 || l.idle_timeout_secs == 0 {
@@ -196,12 +206,19 @@ mod tests {
     fn the_example_file_parses_and_matches_the_defaults() {
         let example = include_str!("../../../frontdesk.example.toml");
         let parsed: Config = toml::from_str(example).unwrap();
-        assert_eq!(parsed, Config::default(), "frontdesk.example.toml should show the defaults");
+        assert_eq!(
+            parsed,
+            Config::default(),
+            "frontdesk.example.toml should show the defaults"
+        );
     }
 
     #[test]
     fn printed_config_reads_back() {
-        let c = Config { database_url: Some("sqlite://x.db".into()), ..Config::default() };
+        let c = Config {
+            database_url: Some("sqlite://x.db".into()),
+            ..Config::default()
+        };
         let back: Config = toml::from_str(&c.to_toml().unwrap()).unwrap();
         assert_eq!(back, c);
     }
@@ -209,11 +226,17 @@ mod tests {
     #[test]
     fn layers_file_env_and_flags() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("f.toml", "listen = \"127.0.0.1:9000\"\ndefault_region = \"CN\"\n[limits]\nburst = 7\n")?;
+            jail.create_file(
+                "f.toml",
+                "listen = \"127.0.0.1:9000\"\ndefault_region = \"CN\"\n[limits]\nburst = 7\n",
+            )?;
             jail.set_env("FRONTDESK_DEFAULT_REGION", "GB");
             jail.set_env("FRONTDESK_LIMITS__MESSAGES_PER_SEC", "5");
             jail.set_env("FRONTDESK_CONFIG", "ignored: not a setting");
-            let o = Overrides { listen: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() };
+            let o = Overrides {
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                ..Default::default()
+            };
             let c = Config::load(Some(Path::new("f.toml")), &o).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 0, "flag wins");
             assert_eq!(c.default_region, "GB", "env wins over file");
@@ -227,12 +250,18 @@ mod tests {
     fn unknown_keys_and_bad_values_are_named() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("f.toml", "lisen = \"x\"\n")?;
-            let e = Config::load(Some(Path::new("f.toml")), &Overrides::default()).unwrap_err().to_string();
+            let e = Config::load(Some(Path::new("f.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("lisen"), "{e}");
             jail.create_file("g.toml", "default_region = \"ZZ\"\n")?;
-            let e = Config::load(Some(Path::new("g.toml")), &Overrides::default()).unwrap_err().to_string();
+            let e = Config::load(Some(Path::new("g.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("default_region"), "{e}");
-            let e = Config::load(Some(Path::new("missing.toml")), &Overrides::default()).unwrap_err().to_string();
+            let e = Config::load(Some(Path::new("missing.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("does not exist"), "{e}");
             Ok(())
         });

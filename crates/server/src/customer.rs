@@ -17,12 +17,15 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
-use frontdesk_domain::consultation::{Consultation, ConsultationError, EndReason, Outcome, Request, Step};
+use frontdesk_domain::consultation::{
+    Consultation, ConsultationError, EndReason, Outcome, Request, Step,
+};
 use frontdesk_domain::menu::{ItemKind, Menu};
 use frontdesk_domain::phone::Phone;
 use frontdesk_domain::rate::TokenBucket;
 use frontdesk_protocol::{
-    ClientMessage, Content, Crumb, Entry, ErrorCode, Limits, Notice, PROTOCOL_VERSION, Screen, ServerMessage,
+    ClientMessage, Content, Crumb, Entry, ErrorCode, Limits, Notice, PROTOCOL_VERSION, Screen,
+    ServerMessage,
 };
 use frontdesk_store::{NewConsultation, NewServiceItem, StepWrite};
 use tokio::sync::{mpsc, oneshot};
@@ -175,7 +178,10 @@ impl Session {
                 Err(_) => {
                     break Stop::Close(
                         ErrorCode::IdleTimeout,
-                        format!("no message for {} s; send a ping every 20 s", idle.as_secs()),
+                        format!(
+                            "no message for {} s; send a ping every 20 s",
+                            idle.as_secs()
+                        ),
                         close_code::POLICY,
                     );
                 }
@@ -184,10 +190,16 @@ impl Session {
                     // tungstenite reports an over-size frame as a capacity error;
                     // everything else is a broken connection.
                     let text = e.to_string();
-                    if text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity") {
+                    if text.contains("Space limit exceeded")
+                        || text.contains("too long")
+                        || text.contains("Capacity")
+                    {
                         break Stop::Close(
                             ErrorCode::MessageTooLarge,
-                            format!("frame larger than {} bytes", self.app.config.limits.max_frame_bytes),
+                            format!(
+                                "frame larger than {} bytes",
+                                self.app.config.limits.max_frame_bytes
+                            ),
                             close_code::SIZE,
                         );
                     }
@@ -202,7 +214,12 @@ impl Session {
                     if self.limited().await {
                         continue;
                     }
-                    self.error(None, ErrorCode::BinaryNotSupported, "send JSON text frames".into()).await;
+                    self.error(
+                        None,
+                        ErrorCode::BinaryNotSupported,
+                        "send JSON text frames".into(),
+                    )
+                    .await;
                     continue;
                 }
                 Message::Ping(_) | Message::Pong(_) => continue,
@@ -247,8 +264,12 @@ impl Session {
         let max = self.app.config.limits.max_message_bytes as usize;
         if text.len() > max {
             if !self.limited().await {
-                self.error(None, ErrorCode::MessageTooLarge, format!("message of {} bytes; the limit is {max}", text.len()))
-                    .await;
+                self.error(
+                    None,
+                    ErrorCode::MessageTooLarge,
+                    format!("message of {} bytes; the limit is {max}", text.len()),
+                )
+                .await;
             }
             return Ok(());
         }
@@ -269,7 +290,11 @@ impl Session {
         };
         match msg {
             ClientMessage::Ping { nonce } => self.send(&ServerMessage::Pong { nonce }).await,
-            ClientMessage::Hello { protocol, phone, resume } => self.hello(protocol, phone, resume).await,
+            ClientMessage::Hello {
+                protocol,
+                phone,
+                resume,
+            } => self.hello(protocol, phone, resume).await,
             ClientMessage::Select { req, item } => self.request(req, Request::Select(item)).await,
             ClientMessage::Back { req } => self.request(req, Request::Back).await,
             ClientMessage::Home { req } => self.request(req, Request::Home).await,
@@ -277,7 +302,12 @@ impl Session {
         }
     }
 
-    async fn hello(&mut self, protocol: u32, phone: Option<String>, resume: Option<String>) -> Result<(), Stop> {
+    async fn hello(
+        &mut self,
+        protocol: u32,
+        phone: Option<String>,
+        resume: Option<String>,
+    ) -> Result<(), Stop> {
         if protocol != PROTOCOL_VERSION {
             return Err(Stop::Close(
                 ErrorCode::UnsupportedProtocol,
@@ -286,14 +316,21 @@ impl Session {
             ));
         }
         if self.attached.is_some() {
-            self.error(None, ErrorCode::AlreadyStarted, "this connection already has a consultation".into())
-                .await;
+            self.error(
+                None,
+                ErrorCode::AlreadyStarted,
+                "this connection already has a consultation".into(),
+            )
+            .await;
             return Ok(());
         }
         let outcome = match (resume, phone) {
             (Some(token), _) => self.resume(&token).await,
             (None, Some(phone)) => self.start(&phone).await,
-            (None, None) => Err((ErrorCode::InvalidMessage, "hello needs `phone` or `resume`".into())),
+            (None, None) => Err((
+                ErrorCode::InvalidMessage,
+                "hello needs `phone` or `resume`".into(),
+            )),
         };
         match outcome {
             Ok(welcome) => self.send(&welcome).await,
@@ -305,12 +342,21 @@ impl Session {
     }
 
     async fn start(&mut self, phone: &str) -> Result<ServerMessage, (ErrorCode, String)> {
-        let phone = Phone::parse(phone, self.app.region).map_err(|e| (ErrorCode::InvalidPhone, e.to_string()))?;
+        let phone = Phone::parse(phone, self.app.region)
+            .map_err(|e| (ErrorCode::InvalidPhone, e.to_string()))?;
         let Some((version, menu)) = self.app.menus.current().await.map_err(internal)? else {
-            return Err((ErrorCode::NoMenu, "no service menu has been set up yet".into()));
+            return Err((
+                ErrorCode::NoMenu,
+                "no service menu has been set up yet".into(),
+            ));
         };
         let now = now_ms();
-        let customer = self.app.store.upsert_customer(phone.as_str(), None, now).await.map_err(internal)?;
+        let customer = self
+            .app
+            .store
+            .upsert_customer(phone.as_str(), None, now)
+            .await
+            .map_err(internal)?;
         let id = uuid::Uuid::now_v7().to_string();
         let token = new_token(RESUME_PREFIX);
         let state = Consultation::start(&menu, version);
@@ -335,38 +381,81 @@ impl Session {
     }
 
     async fn resume(&mut self, token: &str) -> Result<ServerMessage, (ErrorCode, String)> {
-        let unknown = || (ErrorCode::UnknownResumeToken, "no consultation has this resume token".to_owned());
+        let unknown = || {
+            (
+                ErrorCode::UnknownResumeToken,
+                "no consultation has this resume token".to_owned(),
+            )
+        };
         if !token.starts_with(RESUME_PREFIX) {
             return Err(unknown());
         }
         let hash = token_hash(token);
-        let row = self.app.store.consultation_by_resume(&hash).await.map_err(internal)?.ok_or_else(unknown)?;
+        let row = self
+            .app
+            .store
+            .consultation_by_resume(&hash)
+            .await
+            .map_err(internal)?
+            .ok_or_else(unknown)?;
         if row.ended_at.is_some() {
-            return Err((ErrorCode::ConsultationEnded, "this consultation has ended; start a new one".into()));
+            return Err((
+                ErrorCode::ConsultationEnded,
+                "this consultation has ended; start a new one".into(),
+            ));
         }
         // Take over from a connection that may still hold it, and wait until it has
         // finished the request it is handling, so the state read below is final.
-        if let Some(old) = self.app.live.claim(&row.id, self.conn, self.stop_tx.clone()) {
+        if let Some(old) = self
+            .app
+            .live
+            .claim(&row.id, self.conn, self.stop_tx.clone())
+        {
             let (done_tx, done_rx) = oneshot::channel();
             if old.send(done_tx).await.is_ok() {
                 let _ = tokio::time::timeout(Duration::from_secs(10), done_rx).await;
             }
         }
-        let row = self.app.store.consultation(&row.id).await.map_err(internal)?.ok_or_else(unknown)?;
-        let menu = self.app.menus.get(row.menu_version).await.map_err(internal)?;
+        let row = self
+            .app
+            .store
+            .consultation(&row.id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(unknown)?;
+        let menu = self
+            .app
+            .menus
+            .get(row.menu_version)
+            .await
+            .map_err(internal)?;
         let ended = row.end_reason.as_deref().and_then(EndReason::parse);
         if ended.is_some() {
             self.app.live.release(&row.id, self.conn);
-            return Err((ErrorCode::ConsultationEnded, "this consultation has ended; start a new one".into()));
+            return Err((
+                ErrorCode::ConsultationEnded,
+                "this consultation has ended; start a new one".into(),
+            ));
         }
         let state = Consultation::restore(&menu, row.menu_version, &row.screen, row.last_req, None);
         tracing::info!(consultation = %row.id, last_req = row.last_req, "consultation resumed");
         let welcome = self.welcome(&row.id, token.to_owned(), &menu, &state, true);
-        self.attached = Some(Attached { id: row.id, menu, state });
+        self.attached = Some(Attached {
+            id: row.id,
+            menu,
+            state,
+        });
         Ok(welcome)
     }
 
-    fn welcome(&self, id: &str, token: String, menu: &Menu, state: &Consultation, resumed: bool) -> ServerMessage {
+    fn welcome(
+        &self,
+        id: &str,
+        token: String,
+        menu: &Menu,
+        state: &Consultation,
+        resumed: bool,
+    ) -> ServerMessage {
         let l = &self.app.config.limits;
         ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
@@ -388,7 +477,8 @@ impl Session {
     /// Steps 4, 5 and 8: judge the request, answer, record, acknowledge.
     async fn request(&mut self, req: u64, request: Request) -> Result<(), Stop> {
         let Some(att) = self.attached.as_mut() else {
-            self.error(Some(req), ErrorCode::NotStarted, "send hello first".into()).await;
+            self.error(Some(req), ErrorCode::NotStarted, "send hello first".into())
+                .await;
             return Ok(());
         };
         let mut next = att.state.clone();
@@ -420,7 +510,9 @@ impl Session {
             self.send(&reply).await?;
         }
         let (id, record) = {
-            let Some(att) = self.attached.as_ref() else { return Ok(()) };
+            let Some(att) = self.attached.as_ref() else {
+                return Ok(());
+            };
             (att.id.clone(), step.record.clone())
         };
         let write = StepWrite {
@@ -453,14 +545,24 @@ impl Session {
             Err(e) => {
                 // Not recorded: keep the old state so the client's resend is applied anew.
                 tracing::error!(consultation = %id, req, error = %e, "could not record a service step");
-                self.error(Some(req), ErrorCode::Internal, "could not record this request; send it again".into())
-                    .await;
+                self.error(
+                    Some(req),
+                    ErrorCode::Internal,
+                    "could not record this request; send it again".into(),
+                )
+                .await;
                 Ok(())
             }
         }
     }
 
-    fn reply(&self, req: u64, step: &Step, state: &Consultation, items: Option<u32>) -> ServerMessage {
+    fn reply(
+        &self,
+        req: u64,
+        step: &Step,
+        state: &Consultation,
+        items: Option<u32>,
+    ) -> ServerMessage {
         let Some(att) = self.attached.as_ref() else {
             return ServerMessage::Ack { req };
         };
@@ -502,8 +604,35 @@ impl Session {
         }
     }
 
+    /// Finishes the close handshake: reads (and ignores) until the client closes,
+    /// for at most a second. Dropping a socket with unread bytes makes the kernel
+    /// send a reset, which on Linux discards what the client has not read yet, so
+    /// it would never see our close frame. When the read side is broken (after an
+    /// over-size frame, the rest of it is still unread) the socket is held open
+    /// until the deadline instead, long enough for the client to read the close.
+    async fn drain(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.recv()).await {
+                Ok(Some(Ok(Message::Close(_)))) | Err(_) => return,
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_)) | None) => {
+                    tokio::time::sleep_until(deadline).await;
+                    return;
+                }
+            }
+        }
+    }
+
     async fn error(&mut self, req: Option<u64>, error: ErrorCode, message: String) {
-        let _ = self.send(&ServerMessage::Error { req, error, message, retry_after_ms: None }).await;
+        let _ = self
+            .send(&ServerMessage::Error {
+                req,
+                error,
+                message,
+                retry_after_ms: None,
+            })
+            .await;
     }
 
     async fn send(&mut self, msg: &ServerMessage) -> Result<(), Stop> {
@@ -514,24 +643,39 @@ impl Session {
                 return Err(Stop::Gone);
             }
         };
-        self.socket.send(Message::Text(text.into())).await.map_err(|_| Stop::Gone)
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|_| Stop::Gone)
     }
 
     async fn finish(mut self, stop: Stop) {
         match stop {
             Stop::Close(code, message, close) => {
                 let _ = self
-                    .send(&ServerMessage::Error { req: None, error: code, message, retry_after_ms: None })
+                    .send(&ServerMessage::Error {
+                        req: None,
+                        error: code,
+                        message,
+                        retry_after_ms: None,
+                    })
                     .await;
                 let _ = self
                     .socket
-                    .send(Message::Close(Some(CloseFrame { code: close, reason: code.as_str().into() })))
+                    .send(Message::Close(Some(CloseFrame {
+                        code: close,
+                        reason: code.as_str().into(),
+                    })))
                     .await;
+                self.drain().await;
             }
             Stop::Ended => {
                 let _ = self
                     .socket
-                    .send(Message::Close(Some(CloseFrame { code: close_code::NORMAL, reason: "ended".into() })))
+                    .send(Message::Close(Some(CloseFrame {
+                        code: close_code::NORMAL,
+                        reason: "ended".into(),
+                    })))
                     .await;
             }
             Stop::Gone => {}
@@ -570,7 +714,10 @@ fn screen(menu: &Menu, state: &Consultation) -> Screen {
         .path_to(at)
         .iter()
         .filter_map(|id| menu.item(id))
-        .map(|it| Crumb { id: it.id.to_string(), title: it.title.clone() })
+        .map(|it| Crumb {
+            id: it.id.to_string(),
+            title: it.title.clone(),
+        })
         .collect();
     let title = if at == menu.root() {
         menu.title().to_owned()
@@ -583,7 +730,11 @@ fn screen(menu: &Menu, state: &Consultation) -> Screen {
         path,
         items: menu
             .children(at)
-            .map(|it| Entry { id: it.id.to_string(), title: it.title.clone(), kind: it.kind.as_str().to_owned() })
+            .map(|it| Entry {
+                id: it.id.to_string(),
+                title: it.title.clone(),
+                kind: it.kind.as_str().to_owned(),
+            })
             .collect(),
     }
 }

@@ -29,7 +29,7 @@ pub const CUSTOMERS: [(&str, &str); 4] = [
     ("+12015550123", "Dana Reyes"),
     ("+14155550188", "Sam Okafor"),
     ("+8613912345678", "Li Wei"),
-    ("+447700900123", "Priya Shah"),
+    ("+447911123456", "Priya Shah"),
 ];
 
 /// An account of the demo with its password.
@@ -66,11 +66,19 @@ pub struct Loaded {
 pub async fn load(app: &AppState, data_dir: &Path) -> anyhow::Result<Loaded> {
     let menu_version = match app.store.current_menu_version().await? {
         Some(v) => v,
-        None => app.menus.import(MENU).await.context("importing the demo menu")?.version,
+        None => {
+            app.menus
+                .import(MENU)
+                .await
+                .context("importing the demo menu")?
+                .version
+        }
     };
     let creds_path = data_dir.join("demo-credentials.toml");
     let mut file: CredentialsFile = match std::fs::read_to_string(&creds_path) {
-        Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", creds_path.display()))?,
+        Ok(text) => {
+            toml::from_str(&text).with_context(|| format!("reading {}", creds_path.display()))?
+        }
         Err(_) => CredentialsFile::default(),
     };
     let mut changed = false;
@@ -83,18 +91,29 @@ pub async fn load(app: &AppState, data_dir: &Path) -> anyhow::Result<Loaded> {
             let p = password.clone();
             tokio::task::spawn_blocking(move || hash_password(&p)).await??
         };
-        app.store.create_account(username, display, role, &hash, now_ms()).await?;
+        app.store
+            .create_account(username, display, role, &hash, now_ms())
+            .await?;
         file.account.retain(|c| c.username != username);
-        file.account.push(Credential { username: username.into(), role: role.into(), password });
+        file.account.push(Credential {
+            username: username.into(),
+            role: role.into(),
+            password,
+        });
         changed = true;
     }
     if changed {
         write_private(&creds_path, &toml::to_string(&file)?)?;
     }
     for (phone, name) in CUSTOMERS {
-        app.store.upsert_customer(phone, Some(name), now_ms()).await?;
+        app.store
+            .upsert_customer(phone, Some(name), now_ms())
+            .await?;
     }
-    Ok(Loaded { menu_version, credentials: file.account })
+    Ok(Loaded {
+        menu_version,
+        credentials: file.account,
+    })
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -109,6 +128,20 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn demo_customers_have_valid_numbers() {
+        // They are typed into the page; an invalid one would be refused there.
+        let us = frontdesk_domain::phone::region("US").unwrap();
+        for (phone, _) in super::CUSTOMERS {
+            assert_eq!(
+                frontdesk_domain::phone::Phone::parse(phone, us)
+                    .unwrap()
+                    .as_str(),
+                phone
+            );
+        }
+    }
+
     #[test]
     fn the_demo_menu_is_valid_and_three_levels_deep() {
         let m = frontdesk_domain::menu::Menu::parse(super::MENU).unwrap();

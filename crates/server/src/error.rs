@@ -72,9 +72,14 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
             ApiError::InvalidMenu(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidMenu),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
-            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests),
+            ApiError::TooManyRequests(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
+            }
             ApiError::Internal(e) => {
-                tracing::error!(error = format!("{e:#}"), "internal error answering a request");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "internal error answering a request"
+                );
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
             }
         };
@@ -87,11 +92,22 @@ impl IntoResponse for ApiError {
             ApiError::InvalidMenu(errs) => errs
                 .0
                 .iter()
-                .map(|p| Problem { line: p.line, message: &p.message })
+                .map(|p| Problem {
+                    line: p.line,
+                    message: &p.message,
+                })
                 .collect(),
             _ => Vec::new(),
         };
-        let mut resp = (status, Json(Body { error: code, message: &message, problems })).into_response();
+        let mut resp = (
+            status,
+            Json(Body {
+                error: code,
+                message: &message,
+                problems,
+            }),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

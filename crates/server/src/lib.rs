@@ -32,9 +32,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::http::header;
+use frontdesk_domain::phone::Region;
 use frontdesk_store::sqlite::Durability as SqliteDurability;
 use frontdesk_store::{SqliteStore, Store};
-use frontdesk_domain::phone::Region;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -100,8 +100,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
         if config.database_url.is_none() {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("creating the data directory {}", config.data_dir.display())
+            })?;
         }
         let durability = match config.durability {
             config::Durability::Full => SqliteDurability::Full,
@@ -112,7 +113,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             .with_context(|| format!("opening the database {url}"))?;
         Ok(Arc::new(store))
     } else {
-        anyhow::bail!("unsupported database URL '{url}': this build supports sqlite:// (PostgreSQL comes later)")
+        anyhow::bail!(
+            "unsupported database URL '{url}': this build supports sqlite:// (PostgreSQL comes later)"
+        )
     }
 }
 
@@ -170,9 +173,12 @@ impl Server {
         let shutdown = state.shutdown.clone();
         let router = app(state.clone());
         let serve = tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
         });
         tracing::info!(%addr, "frontdesk listening");
         Ok(Self { addr, state, serve })
@@ -198,7 +204,10 @@ impl Server {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.state.shutdown.cancel();
         self.state.tasks.close();
-        if tokio::time::timeout(Duration::from_secs(10), self.state.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), self.state.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some connections did not close within 10 s");
         }
         self.serve.await??;
@@ -209,7 +218,10 @@ impl Server {
     ///
     /// # Errors
     /// When the HTTP server failed.
-    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         tokio::select! {
             () = signal => {}
             () = self.state.shutdown.cancelled() => {}
@@ -235,7 +247,9 @@ async fn sweep_abandoned(app: AppState) {
                     match app.store.abandon_consultation(id, now).await {
                         Ok(true) => tracing::info!(consultation = %id, "consultation abandoned"),
                         Ok(false) => {}
-                        Err(e) => tracing::warn!(consultation = %id, error = %e, "could not end an abandoned consultation"),
+                        Err(e) => {
+                            tracing::warn!(consultation = %id, error = %e, "could not end an abandoned consultation")
+                        }
                     }
                 }
             }
@@ -257,5 +271,7 @@ pub async fn create_account(
 ) -> anyhow::Result<i64> {
     let p = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || secret::hash_password(&p)).await??;
-    Ok(store.create_account(username, display_name, role, &hash, time::now_ms()).await?)
+    Ok(store
+        .create_account(username, display_name, role, &hash, time::now_ms())
+        .await?)
 }

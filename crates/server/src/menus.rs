@@ -48,7 +48,10 @@ impl Menus {
     /// A cache over `store`.
     #[must_use]
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, parsed: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            parsed: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Validates `source` and stores it as a new version (unless it equals the
@@ -66,7 +69,11 @@ impl Menus {
             .save_menu(&canonical, &sha256_hex(&canonical), items, now_ms())
             .await?;
         self.insert(version, Arc::new(menu));
-        Ok(Imported { version, created, items })
+        Ok(Imported {
+            version,
+            created,
+            items,
+        })
     }
 
     /// The current version and its menu, or `None` before the first import.
@@ -101,7 +108,11 @@ impl Menus {
     }
 
     fn cached(&self, version: u32) -> Option<Arc<Menu>> {
-        self.parsed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&version).cloned()
+        self.parsed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&version)
+            .cloned()
     }
 
     fn insert(&self, version: u32, menu: Arc<Menu>) {

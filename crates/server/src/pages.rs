@@ -15,9 +15,18 @@ const APP_CSS: &str = include_str!("../assets/app.css");
 /// The page routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }))
-        .route("/static/app.js", get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }))
-        .route("/static/app.css", get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }))
+        .route(
+            "/",
+            get(|| async { asset(INDEX_HTML, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/static/app.js",
+            get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/static/app.css",
+            get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }),
+        )
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -25,7 +34,10 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
         [
             (CONTENT_TYPE, HeaderValue::from_static(content_type)),
             // Assets change only with the binary; a short cache keeps upgrades visible.
-            (CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            (
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
         ],
         body,
     )

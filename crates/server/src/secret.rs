@@ -6,9 +6,9 @@
 //! dump gives no usable token. SHA-256 (not argon2) is right for tokens: they have
 //! full entropy, so there is nothing for a slow hash to protect.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -46,7 +46,10 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 /// SHA-256 of text, hex (menu versions are identified by it).
 #[must_use]
 pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Hashes a password with argon2id and a random salt. CPU-heavy (tens of ms):
@@ -66,7 +69,11 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 #[must_use]
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

@@ -192,7 +192,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn menu_versions(&self) -> Result<Vec<MenuRow>>;
     /// Stores `source` as a new version unless it equals the current one.
     /// Returns the current version and whether a new one was created.
-    async fn save_menu(&self, source: &str, sha256: &str, items: u32, now: i64) -> Result<(u32, bool)>;
+    async fn save_menu(
+        &self,
+        source: &str,
+        sha256: &str,
+        items: u32,
+        now: i64,
+    ) -> Result<(u32, bool)>;
 
     /// Finds or creates the customer with this phone; returns the row id.
     async fn upsert_customer(&self, phone: &str, name: Option<&str>, now: i64) -> Result<i64>;
@@ -211,7 +217,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Looks up an account by username.
     async fn account_by_username(&self, username: &str) -> Result<Option<AccountRow>>;
     /// Stores a bearer token's hash for an account.
-    async fn create_api_session(&self, token_hash: &[u8], account_id: i64, now: i64, expires_at: i64) -> Result<()>;
+    async fn create_api_session(
+        &self,
+        token_hash: &[u8],
+        account_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()>;
     /// The account a live bearer token belongs to.
     async fn api_session(&self, token_hash: &[u8], now: i64) -> Result<Option<AccountRow>>;
 

@@ -9,12 +9,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccountRow, ConsultationRow, CustomerRow, MenuRow, NewConsultation, Result, ServiceItemRow, StepWrite, Store,
-    StoreError,
+    AccountRow, ConsultationRow, CustomerRow, MenuRow, NewConsultation, Result, ServiceItemRow,
+    StepWrite, Store, StoreError,
 };
 
 /// The SQLite store. Cheap to clone (a pool handle).
@@ -67,7 +69,11 @@ fn to_u32(v: i64) -> u32 {
 fn menu_row(r: &SqliteRow, with_source: bool) -> Result<MenuRow> {
     Ok(MenuRow {
         version: to_u32(r.try_get("version")?),
-        source: if with_source { r.try_get("source")? } else { String::new() },
+        source: if with_source {
+            r.try_get("source")?
+        } else {
+            String::new()
+        },
         sha256: r.try_get("sha256")?,
         items: to_u32(r.try_get("items")?),
         created_at: r.try_get("created_at")?,
@@ -141,22 +147,31 @@ impl Store for SqliteStore {
     }
 
     async fn menu_versions(&self) -> Result<Vec<MenuRow>> {
-        sqlx::query("SELECT version, sha256, items, created_at FROM menu_versions ORDER BY version DESC")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| menu_row(r, false))
-            .collect()
+        sqlx::query(
+            "SELECT version, sha256, items, created_at FROM menu_versions ORDER BY version DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| menu_row(r, false))
+        .collect()
     }
 
-    async fn save_menu(&self, source: &str, sha256: &str, items: u32, now: i64) -> Result<(u32, bool)> {
+    async fn save_menu(
+        &self,
+        source: &str,
+        sha256: &str,
+        items: u32,
+        now: i64,
+    ) -> Result<(u32, bool)> {
         // BEGIN IMMEDIATE takes the write lock up front, so two imports cannot both
         // read "version 3 is current" and race to write version 4.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let current: Option<(i64, String)> =
-            sqlx::query_as("SELECT version, sha256 FROM menu_versions ORDER BY version DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
+        let current: Option<(i64, String)> = sqlx::query_as(
+            "SELECT version, sha256 FROM menu_versions ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         if let Some((v, hash)) = &current
             && hash == sha256
         {
@@ -242,7 +257,13 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn create_api_session(&self, token_hash: &[u8], account_id: i64, now: i64, expires_at: i64) -> Result<()> {
+    async fn create_api_session(
+        &self,
+        token_hash: &[u8],
+        account_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO api_sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
             .bind(token_hash)
             .bind(account_id)
@@ -284,12 +305,14 @@ impl Store for SqliteStore {
     }
 
     async fn consultation_by_resume(&self, resume_hash: &[u8]) -> Result<Option<ConsultationRow>> {
-        sqlx::query(&format!("SELECT {CONSULTATION_COLUMNS} WHERE c.resume_hash = ?"))
-            .bind(resume_hash)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| consultation_row(&r))
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {CONSULTATION_COLUMNS} WHERE c.resume_hash = ?"
+        ))
+        .bind(resume_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| consultation_row(&r))
+        .transpose()
     }
 
     async fn consultation(&self, id: &str) -> Result<Option<ConsultationRow>> {
@@ -341,13 +364,18 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM service_items WHERE consultation_id = ?")
-            .bind(s.consultation)
-            .fetch_one(&mut *tx)
-            .await?;
+        let items: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM service_items WHERE consultation_id = ?")
+                .bind(s.consultation)
+                .fetch_one(&mut *tx)
+                .await?;
         tx.commit().await?;
         if updated == 0 {
-            tracing::debug!(consultation = s.consultation, req = s.last_req, "step already stored; not written again");
+            tracing::debug!(
+                consultation = s.consultation,
+                req = s.last_req,
+                "step already stored; not written again"
+            );
         }
         Ok(to_u32(items))
     }
@@ -399,12 +427,12 @@ impl Store for SqliteStore {
     }
 
     async fn idle_consultations(&self, before: i64) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM consultations WHERE ended_at IS NULL AND last_seen_at < ? LIMIT 1000")
-                .bind(before)
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM consultations WHERE ended_at IS NULL AND last_seen_at < ? LIMIT 1000",
         )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn abandon_consultation(&self, id: &str, now: i64) -> Result<bool> {
@@ -441,7 +469,13 @@ mod tests {
         assert_eq!(s.save_menu("b", "h2", 4, 12).await.unwrap(), (2, true));
         assert_eq!(s.current_menu().await.unwrap().unwrap().source, "b");
         assert_eq!(s.menu(1).await.unwrap().unwrap().source, "a");
-        let versions: Vec<u32> = s.menu_versions().await.unwrap().iter().map(|m| m.version).collect();
+        let versions: Vec<u32> = s
+            .menu_versions()
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.version)
+            .collect();
         assert_eq!(versions, [2, 1]);
     }
 
@@ -450,7 +484,12 @@ mod tests {
         let (_d, s) = store().await;
         s.save_menu("m", "h", 1, 0).await.unwrap();
         let cust = s.upsert_customer("+12015550123", None, 0).await.unwrap();
-        assert_eq!(s.upsert_customer("+12015550123", Some("Ann"), 1).await.unwrap(), cust);
+        assert_eq!(
+            s.upsert_customer("+12015550123", Some("Ann"), 1)
+                .await
+                .unwrap(),
+            cust
+        );
         s.create_consultation(&NewConsultation {
             id: "c1",
             customer_id: cust,
@@ -465,31 +504,61 @@ mod tests {
             consultation: "c1",
             last_req: 1,
             screen: "main",
-            item: Some(NewServiceItem { item_id: "due", kind: "content", title: "Due", served: "shown" }),
+            item: Some(NewServiceItem {
+                item_id: "due",
+                kind: "content",
+                title: "Due",
+                served: "shown",
+            }),
             ended: None,
             now: 6,
         };
         assert_eq!(s.save_step(&step).await.unwrap(), 1);
         assert_eq!(s.save_step(&step).await.unwrap(), 1, "replay is a no-op");
-        let end = StepWrite { last_req: 2, item: None, ended: Some("customer"), now: 7, ..step.clone() };
+        let end = StepWrite {
+            last_req: 2,
+            item: None,
+            ended: Some("customer"),
+            now: 7,
+            ..step.clone()
+        };
         assert_eq!(s.save_step(&end).await.unwrap(), 1);
         let c = s.consultation_by_resume(b"r").await.unwrap().unwrap();
-        assert_eq!((c.last_req, c.ended_at, c.end_reason.as_deref(), c.items), (2, Some(7), Some("customer"), 1));
+        assert_eq!(
+            (c.last_req, c.ended_at, c.end_reason.as_deref(), c.items),
+            (2, Some(7), Some("customer"), 1)
+        );
         assert_eq!(c.phone, "+12015550123");
         // Nothing is written to an ended consultation.
-        let late = StepWrite { last_req: 3, now: 8, ..step };
+        let late = StepWrite {
+            last_req: 3,
+            now: 8,
+            ..step
+        };
         assert_eq!(s.save_step(&late).await.unwrap(), 1);
         let items = s.service_items("c1").await.unwrap();
         assert_eq!(items.len(), 1);
-        assert_eq!((items[0].seq, items[0].item_id.as_str(), items[0].menu_version), (1, "due", 1));
+        assert_eq!(
+            (
+                items[0].seq,
+                items[0].item_id.as_str(),
+                items[0].menu_version
+            ),
+            (1, "due", 1)
+        );
         assert!(!s.abandon_consultation("c1", 9).await.unwrap());
     }
 
     #[tokio::test]
     async fn usernames_are_unique() {
         let (_d, s) = store().await;
-        s.create_account("ann", "Ann", "agent", "h", 0).await.unwrap();
-        let e = s.create_account("ann", "Ann 2", "agent", "h", 0).await.unwrap_err();
+        s.create_account("ann", "Ann", "agent", "h", 0)
+            .await
+            .unwrap();
+        let e = s
+            .create_account("ann", "Ann 2", "agent", "h", 0)
+            .await
+            .unwrap_err();
         assert!(matches!(e, StoreError::Conflict(_)), "{e}");
     }
 }

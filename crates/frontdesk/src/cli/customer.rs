@@ -101,7 +101,10 @@ pub async fn run(args: CustomerArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(anyhow::anyhow!("cannot reach {}: {e}", args.url)),
     };
-    println!("Consultation {} (menu version {})", client.consultation, client.menu_version);
+    println!(
+        "Consultation {} (menu version {})",
+        client.consultation, client.menu_version
+    );
     print!("{}", render_screen(&client.screen));
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -170,12 +173,26 @@ mod tests {
             menu: "billing".into(),
             title: "Bills".into(),
             path: vec![
-                Crumb { id: "main".into(), title: "Main".into() },
-                Crumb { id: "billing".into(), title: "Bills".into() },
+                Crumb {
+                    id: "main".into(),
+                    title: "Main".into(),
+                },
+                Crumb {
+                    id: "billing".into(),
+                    title: "Bills".into(),
+                },
             ],
             items: vec![
-                Entry { id: "due".into(), title: "When is it due?".into(), kind: "content".into() },
-                Entry { id: "call".into(), title: "Talk to us".into(), kind: "voice".into() },
+                Entry {
+                    id: "due".into(),
+                    title: "When is it due?".into(),
+                    kind: "content".into(),
+                },
+                Entry {
+                    id: "call".into(),
+                    title: "Talk to us".into(),
+                    kind: "voice".into(),
+                },
             ],
         }
     }
@@ -202,10 +219,17 @@ mod tests {
         );
         let reply = Reply {
             screen: screen(),
-            content: Some(Content { item: "due".into(), title: "When is it due?".into(), text: "On the 1st.\n".into() }),
+            content: Some(Content {
+                item: "due".into(),
+                title: "When is it due?".into(),
+                text: "On the 1st.\n".into(),
+            }),
             notice: None,
             duplicate: false,
         };
-        assert!(render_reply(&reply).starts_with("\n-- When is it due? --\nOn the 1st.\n\nMain › Bills\n"));
+        assert!(
+            render_reply(&reply)
+                .starts_with("\n-- When is it due? --\nOn the 1st.\n\nMain › Bills\n")
+        );
     }
 }

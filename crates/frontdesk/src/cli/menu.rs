@@ -29,9 +29,9 @@ pub enum MenuCommand {
     },
     /// Print a menu version (default: the current one) as a TOML file.
     Export {
-        /// Version to export.
-        #[arg(long)]
-        version: Option<u32>,
+        /// Version to export (default: the current one).
+        #[arg(value_name = "VERSION")]
+        menu_version: Option<u32>,
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -48,11 +48,17 @@ pub enum MenuCommand {
 pub async fn run(cmd: MenuCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         MenuCommand::Import { file, check, data } => {
-            let source = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let source = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
             if check {
                 return Ok(match Menu::parse(&source) {
                     Ok(menu) => {
-                        println!("{}: valid, {} items ({})", file.display(), menu.len(), summary(&menu));
+                        println!(
+                            "{}: valid, {} items ({})",
+                            file.display(),
+                            menu.len(),
+                            summary(&menu)
+                        );
                         ExitCode::SUCCESS
                     }
                     Err(errs) => {
@@ -65,29 +71,49 @@ pub async fn run(cmd: MenuCommand) -> anyhow::Result<ExitCode> {
             let menus = Menus::new(store);
             match menus.import(&source).await {
                 Ok(imported) if imported.created => {
-                    println!("imported {} as menu version {} ({} items)", file.display(), imported.version, imported.items);
+                    println!(
+                        "imported {} as menu version {} ({} items)",
+                        file.display(),
+                        imported.version,
+                        imported.items
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Ok(imported) => {
-                    println!("unchanged: {} is identical to the current version {}", file.display(), imported.version);
+                    println!(
+                        "unchanged: {} is identical to the current version {}",
+                        file.display(),
+                        imported.version
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(ImportError::Invalid(errs)) => {
-                    eprint!("{}: {errs}nothing was imported\n", file.display());
+                    eprintln!("{}: {errs}nothing was imported", file.display());
                     Ok(ExitCode::FAILURE)
                 }
                 Err(ImportError::Store(e)) => Err(e.into()),
             }
         }
-        MenuCommand::Export { version, output, data } => {
+        MenuCommand::Export {
+            menu_version: version,
+            output,
+            data,
+        } => {
             let (_, store) = data.open().await?;
             let row = match version {
-                Some(v) => store.menu(v).await?.with_context(|| format!("there is no menu version {v}"))?,
-                None => store.current_menu().await?.context("no menu has been imported yet")?,
+                Some(v) => store
+                    .menu(v)
+                    .await?
+                    .with_context(|| format!("there is no menu version {v}"))?,
+                None => store
+                    .current_menu()
+                    .await?
+                    .context("no menu has been imported yet")?,
             };
             match output {
                 Some(path) => {
-                    std::fs::write(&path, &row.source).with_context(|| format!("writing {}", path.display()))?;
+                    std::fs::write(&path, &row.source)
+                        .with_context(|| format!("writing {}", path.display()))?;
                     eprintln!("wrote menu version {} to {}", row.version, path.display());
                 }
                 None => print!("{}", row.source),
@@ -116,5 +142,9 @@ pub async fn run(cmd: MenuCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn summary(menu: &Menu) -> String {
-    kind_counts(menu).iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
+    kind_counts(menu)
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -19,7 +19,12 @@ use frontdesk_store::Store;
 /// Customers get a digital service menu instead of a phone tree. Start with
 /// `frontdesk demo`, then open the printed URL.
 #[derive(Debug, Parser)]
-#[command(name = "frontdesk", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "frontdesk",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, env = "FRONTDESK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -132,7 +137,9 @@ pub fn init_logging(cli: &Cli) {
     let filter = EnvFilter::try_from_env("FRONTDESK_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -154,15 +161,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config.to_toml()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Agent(AgentCommand::Add { username, name, admin, generate_password, data }) => {
+        Command::Agent(AgentCommand::Add {
+            username,
+            name,
+            admin,
+            generate_password,
+            data,
+        }) => {
             let (_, store) = data.open().await?;
             let password = if generate_password {
                 frontdesk_server::secret::new_password()
             } else {
                 let mut line = String::new();
-                std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
                 let p = line.trim_end_matches(['\r', '\n']).to_owned();
-                anyhow::ensure!(p.chars().count() >= 10, "the password must have at least 10 characters");
+                anyhow::ensure!(
+                    p.chars().count() >= 10,
+                    "the password must have at least 10 characters"
+                );
                 p
             };
             let role = if admin { "admin" } else { "agent" };
@@ -184,41 +202,72 @@ async fn serve(args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
     let data_dir = config.data_dir.clone();
     let store = frontdesk_server::open_store(&config).await?;
     let state = AppState::new(config, store)?;
-    let loaded = if demo { Some(frontdesk_server::demo::load(&state, &data_dir).await?) } else { None };
+    let loaded = if demo {
+        Some(frontdesk_server::demo::load(&state, &data_dir).await?)
+    } else {
+        None
+    };
     let server = Server::start_with(state).await?;
     let url = format!("http://{}", server.addr());
     // Scripts and tests read the bound address from this line.
-    println!("frontdesk listening on {url}");
+    let mut text = format!("frontdesk listening on {url}\n");
     if let Some(loaded) = loaded {
-        print_demo(&url, &data_dir, &loaded);
+        text += &demo_banner(&url, &data_dir, &loaded);
     } else if server.state().store.current_menu_version().await?.is_none() {
-        println!("No service menu yet: import one with `frontdesk menu import FILE`.");
+        text += "No service menu yet: import one with `frontdesk menu import FILE`.\n";
     }
+    banner(&text);
     server.run_until(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_demo(url: &str, data_dir: &std::path::Path, loaded: &frontdesk_server::demo::Loaded) {
+/// Writes the start-up banner. Write errors are ignored on purpose: `println!`
+/// panics on a closed stdout (`frontdesk serve | head -1`), and a server must not
+/// die because nobody reads its banner.
+fn banner(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+fn demo_banner(
+    url: &str,
+    data_dir: &std::path::Path,
+    loaded: &frontdesk_server::demo::Loaded,
+) -> String {
+    use std::fmt::Write;
     let first_phone = frontdesk_server::demo::CUSTOMERS[0].0;
-    println!();
-    println!("The demo business is loaded (menu version {}).", loaded.menu_version);
-    println!();
-    println!("  Customer page    {url}/");
-    println!("  Health           {url}/healthz");
-    println!("  API (OpenAPI)    {url}/api/openapi.json");
-    println!("  Terminal client  frontdesk customer --url {url} --phone {first_phone}");
-    println!();
-    println!("Accounts (also in {}):", data_dir.join("demo-credentials.toml").display());
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nThe demo business is loaded (menu version {}).\n",
+        loaded.menu_version
+    );
+    let _ = writeln!(s, "  Customer page    {url}/");
+    let _ = writeln!(s, "  Health           {url}/healthz");
+    let _ = writeln!(s, "  API (OpenAPI)    {url}/api/openapi.json");
+    let _ = writeln!(
+        s,
+        "  Terminal client  frontdesk customer --url {url} --phone {first_phone}\n"
+    );
+    let _ = writeln!(
+        s,
+        "Accounts (also in {}):",
+        data_dir.join("demo-credentials.toml").display()
+    );
     for c in &loaded.credentials {
-        println!("  {:<6} {:<8} {}", c.role, c.username, c.password);
+        let _ = writeln!(s, "  {:<6} {:<8} {}", c.role, c.username, c.password);
     }
-    println!();
-    print!("Demo customers:");
+    let _ = write!(s, "\nDemo customers:");
     for (phone, name) in frontdesk_server::demo::CUSTOMERS {
-        print!("  {phone} ({name})");
+        let _ = write!(s, "  {phone} ({name})");
     }
-    println!();
-    println!("Data directory: {} (delete it to start over). Ctrl-C stops.", data_dir.display());
+    let _ = writeln!(
+        s,
+        "\nData directory: {} (delete it to start over). Ctrl-C stops.",
+        data_dir.display()
+    );
+    s
 }
 
 async fn shutdown_signal() {

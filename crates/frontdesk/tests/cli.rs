@@ -1,0 +1,437 @@
+//! The `frontdesk` binary as a user runs it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use frontdesk_client::ApiClient;
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_frontdesk");
+
+fn frontdesk(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args);
+    // Tests must not pick up a developer's settings.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FRONTDESK_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn run(args: &[&str]) -> Result<Output> {
+    Ok(frontdesk(args).output()?)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A server process; killed when dropped.
+struct Running {
+    child: Child,
+    url: String,
+    stdout: Vec<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `frontdesk <args>` and reads its output up to the "listening on" line
+/// and `extra_lines` more.
+fn spawn_server(mut cmd: Command, extra_lines: usize) -> Result<Running> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let stdout = child.stdout.take().ok_or("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let mut url = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while url.is_none() || lines.len() < extra_lines {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .map_err(|_| format!("server did not start; output so far: {lines:?}"))?;
+        if let Some(u) = line.strip_prefix("frontdesk listening on ") {
+            url = Some(u.to_owned());
+        }
+        lines.push(line);
+    }
+    Ok(Running {
+        child,
+        url: url.ok_or("no url")?,
+        stdout: lines,
+    })
+}
+
+#[test]
+fn every_command_has_help() -> Result {
+    let commands: [&[&str]; 10] = [
+        &[],
+        &["demo"],
+        &["serve"],
+        &["menu"],
+        &["menu", "import"],
+        &["menu", "export"],
+        &["menu", "versions"],
+        &["agent", "add"],
+        &["customer"],
+        &["config"],
+    ];
+    for cmd in commands {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = run(&args)?;
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(stdout.contains("Usage: frontdesk"), "{args:?}:\n{stdout}");
+    }
+    let out = run(&["serve", "--help"])?;
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("--listen") && help.contains("FRONTDESK_LISTEN"),
+        "{help}"
+    );
+    assert!(
+        help.contains("--data-dir") && help.contains("FRONTDESK_DATA_DIR"),
+        "{help}"
+    );
+    Ok(())
+}
+
+#[test]
+fn menu_import_validates_versions_and_exports() -> Result {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let data = data.to_str().ok_or("path")?;
+    let good = dir.path().join("menu.toml");
+    std::fs::write(&good, frontdesk_server::demo::MENU)?;
+    let good = good.to_str().ok_or("path")?;
+
+    let out = run(&["menu", "import", good, "--data-dir", data])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("as menu version 1"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["menu", "import", good, "--data-dir", data])?;
+    assert!(
+        text(&out.stdout).contains("unchanged"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A broken file: every problem with its line, exit code 1, nothing changes.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "title = \"X\"\nroot = \"main\"\n\n[[item]]\nid = \"main\"\nkind = \"submenu\"\ntitle = \"Main\"\nchildren = [\"a\", \"ghost\"]\n\n[[item]]\nid = \"a\"\nkind = \"submenu\"\ntitle = \"A\"\nchildren = [\"main\"]\n",
+    )?;
+    let out = run(&[
+        "menu",
+        "import",
+        bad.to_str().ok_or("path")?,
+        "--data-dir",
+        data,
+    ])?;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 8: 'main' lists child 'ghost', which is not an item"),
+        "{err}"
+    );
+    assert!(
+        err.contains("root 'main' must not be listed as a child (it is under 'a')"),
+        "{err}"
+    );
+    assert!(err.contains("the menu has a cycle: a → main → a"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    let out = run(&["menu", "import", "--check", bad.to_str().ok_or("path")?])?;
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = run(&["menu", "versions", "--data-dir", data])?;
+    let versions = text(&out.stdout);
+    assert_eq!(versions.lines().count(), 1, "{versions}");
+    assert!(versions.contains("(current)"));
+
+    // Export reads back to the same menu (and imports as "unchanged").
+    let exported = dir.path().join("exported.toml");
+    let out = run(&[
+        "menu",
+        "export",
+        "--data-dir",
+        data,
+        "-o",
+        exported.to_str().ok_or("path")?,
+    ])?;
+    assert!(out.status.success());
+    let a = frontdesk_domain::menu::Menu::parse(&std::fs::read_to_string(&exported)?)?;
+    let b = frontdesk_domain::menu::Menu::parse(frontdesk_server::demo::MENU)?;
+    assert_eq!(a, b);
+    let out = run(&[
+        "menu",
+        "import",
+        exported.to_str().ok_or("path")?,
+        "--data-dir",
+        data,
+    ])?;
+    assert!(text(&out.stdout).contains("unchanged"));
+    let out = run(&["menu", "export", "7", "--data-dir", data])?;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no menu version 7"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_demo_runs_is_safe_to_rerun_and_serves_the_terminal_client() -> Result {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().to_str().ok_or("path")?.to_owned();
+    let first = spawn_server(
+        frontdesk(&["demo", "--listen", "127.0.0.1:0", "--data-dir", &data]),
+        12,
+    )?;
+    let output = first.stdout.join("\n");
+    assert!(output.contains("Customer page"), "{output}");
+    let admin_line = first
+        .stdout
+        .iter()
+        .find(|l| l.trim_start().starts_with("admin  admin"))
+        .ok_or("admin")?
+        .clone();
+    let password = admin_line
+        .split_whitespace()
+        .last()
+        .ok_or("password")?
+        .to_owned();
+    let mut api = ApiClient::new(&first.url)?;
+    api.login("admin", &password).await?;
+
+    // The scripted terminal client: one choice per line, each screen printed.
+    let mut child = frontdesk(&[
+        "customer",
+        "--url",
+        &first.url,
+        "--phone",
+        "+1 (201) 555-0123",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or("stdin")?
+        .write_all(b"1\n1\nback\n9\nhome\n6\nend\n")?;
+    let out = child.wait_with_output()?;
+    let transcript = text(&out.stdout);
+    assert!(out.status.success(), "{transcript}\n{}", text(&out.stderr));
+    assert!(
+        transcript.contains("  1. Bills and payments ›"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("-- When is my bill due? --"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("! there is no item 9 on this screen"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("(i) Voice calls with an agent are not available yet."),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("Consultation ended; 3 item(s) recorded."),
+        "{transcript}"
+    );
+    let id = transcript
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Consultation ")
+                .and_then(|r| r.split_whitespace().next())
+        })
+        .ok_or("consultation id")?;
+    let record = api.service_record(id).await?;
+    let got: Vec<_> = record.items.iter().map(|i| i.item.as_str()).collect();
+    assert_eq!(got, ["billing", "bill-due", "call"]);
+    drop(first);
+
+    // Run it again on the same data: same passwords, the record is still there.
+    let second = spawn_server(
+        frontdesk(&["demo", "--listen", "127.0.0.1:0", "--data-dir", &data]),
+        12,
+    )?;
+    assert!(second.stdout.contains(&admin_line), "{:?}", second.stdout);
+    let mut api = ApiClient::new(&second.url)?;
+    api.login("admin", &password).await?;
+    assert_eq!(api.service_record(id).await?.items.len(), 3);
+    let (_, versions) = api.get_json("/api/menus").await?;
+    assert_eq!(
+        versions.as_array().map(Vec::len),
+        Some(1),
+        "the demo menu is not imported twice"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn serve_reads_a_config_file_and_environment_variables() -> Result {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("frontdesk.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:1\"\ndefault_region = \"GB\"\n",
+    )?;
+    let data = dir.path().join("from-env");
+    let mut cmd = frontdesk(&["serve", "--config", config.to_str().ok_or("path")?]);
+    cmd.env("FRONTDESK_LISTEN", "127.0.0.1:0")
+        .env("FRONTDESK_DATA_DIR", &data);
+    let server = spawn_server(cmd, 2)?;
+    assert!(
+        server
+            .stdout
+            .iter()
+            .any(|l| l.contains("No service menu yet")),
+        "{:?}",
+        server.stdout
+    );
+    assert!(
+        Path::new(&data).join("frontdesk.db").exists(),
+        "the data dir came from the environment"
+    );
+    let (status, health) = ApiClient::new(&server.url)?.get_json("/healthz").await?;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+
+    // `config` shows the merged result; a bad file is refused by name.
+    let out = frontdesk(&["config", "--config", config.to_str().ok_or("path")?])
+        .env("FRONTDESK_DATA_DIR", "/srv/fd")
+        .output()?;
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("default_region = \"GB\"") && shown.contains("data_dir = \"/srv/fd\""),
+        "{shown}"
+    );
+    std::fs::write(&config, "listen = \"nowhere\"\n")?;
+    let out = run(&["serve", "--config", config.to_str().ok_or("path")?])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("listen"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn the_server_survives_a_closed_stdout() -> Result {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().to_str().ok_or("path")?;
+    // A free port, found by binding and releasing it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    // stdout is a pipe whose reading end is already closed, as after `| head -1`:
+    // the very first write fails.
+    let (reader, writer) = std::io::pipe()?;
+    drop(reader);
+    let mut child = frontdesk(&["demo", "--listen", &addr, "--data-dir", data])
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let connected = loop {
+        if let Some(status) = child.try_wait()? {
+            break Err(format!(
+                "the server exited ({status}) when its stdout was closed"
+            ));
+        }
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            // Give it the moment in which it writes its banner, then check again.
+            std::thread::sleep(Duration::from_millis(300));
+            break match child.try_wait()? {
+                None => Ok(()),
+                Some(status) => Err(format!(
+                    "the server exited ({status}) when its stdout was closed"
+                )),
+            };
+        }
+        if Instant::now() > deadline {
+            break Err("the server did not start".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    connected.map_err(Into::into)
+}
+
+#[tokio::test]
+async fn agent_add_creates_a_login() -> Result {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().to_str().ok_or("path")?;
+    let mut child = frontdesk(&[
+        "agent",
+        "add",
+        "dora",
+        "--name",
+        "Dora Lee",
+        "--admin",
+        "--data-dir",
+        data,
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or("stdin")?
+        .write_all(b"a long enough password\n")?;
+    let out = child.wait_with_output()?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Taken names and short passwords are refused.
+    let mut child = frontdesk(&["agent", "add", "dora", "--data-dir", data])
+        .stdin(Stdio::piped())
+        .output()?;
+    assert!(!child.status.success());
+    child.stderr.clear();
+    let out = frontdesk(&["agent", "add", "eve", "--data-dir", data])
+        .stdin(Stdio::null())
+        .output()?;
+    assert!(
+        text(&out.stderr).contains("at least 10 characters"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let server = spawn_server(
+        frontdesk(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data]),
+        1,
+    )?;
+    let mut api = ApiClient::new(&server.url)?;
+    let login = api.login("dora", "a long enough password").await?;
+    assert_eq!(login.role, "admin");
+    Ok(())
+}
