@@ -150,8 +150,10 @@ impl Config {
         }
         fig = fig
             .merge(Env::prefixed("FRONTDESK_").split("__").filter(|k| {
+                // Keys keep the variable's case (`LIMITS.BURST`); compare without it.
+                let k = k.as_str().to_ascii_lowercase();
                 KEYS.iter()
-                    .any(|top| k.as_str() == *top || k.as_str().starts_with(&format!("{top}.")))
+                    .any(|top| k == *top || k.starts_with(&format!("{top}.")))
             }))
             .merge(Serialized::defaults(overrides));
         let config: Config = fig.extract().map_err(Box::new)?;

@@ -275,3 +275,108 @@ pub async fn create_account(
         .create_account(username, display_name, role, &hash, time::now_ms())
         .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn state() -> (tempfile::TempDir, AppState) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let store = open_store(&config).await.unwrap();
+        (dir, AppState::new(config, store).unwrap())
+    }
+
+    async fn get(app: &Router, path: &str) -> axum::response::Response {
+        app.clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn body_json(resp: axum::response::Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn health_reports_the_database_and_the_menu() {
+        let (_d, state) = state().await;
+        let app = app(state.clone());
+        let body = body_json(get(&app, "/healthz").await).await;
+        assert_eq!(body["status"], "ok");
+        assert!(body["menu_version"].is_null());
+        state.menus.import(demo::MENU).await.unwrap();
+        assert_eq!(
+            body_json(get(&app, "/healthz").await).await["menu_version"],
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_are_served_with_a_strict_content_security_policy() {
+        let (_d, state) = state().await;
+        let app = app(state);
+        for (path, ty) in [
+            ("/", "text/html"),
+            ("/static/app.js", "text/javascript"),
+            ("/static/app.css", "text/css"),
+        ] {
+            let resp = get(&app, path).await;
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            let h = resp.headers();
+            assert!(
+                h[header::CONTENT_TYPE].to_str().unwrap().starts_with(ty),
+                "{path}"
+            );
+            let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+            assert!(
+                csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"),
+                "{csp}"
+            );
+            assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_have_the_shared_shape() {
+        let (_d, state) = state().await;
+        let app = app(state);
+        let resp = get(&app, "/api/menus").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let body = body_json(resp).await;
+        assert_eq!(body["error"], "unauthorized");
+        assert!(body["message"].as_str().unwrap().contains("Bearer"));
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::post("/api/login")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from("{\"username\": 3}"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error());
+    }
+
+    #[tokio::test]
+    async fn the_openapi_document_is_served_as_json() {
+        let (_d, state) = state().await;
+        let resp = get(&app(state), "/api/openapi.json").await;
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        let doc = body_json(resp).await;
+        assert_eq!(doc["info"]["title"], "frontdesk");
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    }
+}
