@@ -325,10 +325,16 @@ async fn serve_reads_a_config_file_and_environment_variables() -> Result {
     // `config` shows the merged result; a bad file is refused by name.
     let out = frontdesk(&["config", "--config", config.to_str().ok_or("path")?])
         .env("FRONTDESK_DATA_DIR", "/srv/fd")
+        .env("FRONTDESK_DURABILITY", "normal")
+        .env("FRONTDESK_LIMITS__BURST", "7")
         .output()?;
     let shown = text(&out.stdout);
     assert!(
         shown.contains("default_region = \"GB\"") && shown.contains("data_dir = \"/srv/fd\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("durability = \"normal\"") && shown.contains("burst = 7"),
         "{shown}"
     );
     std::fs::write(&config, "listen = \"nowhere\"\n")?;
