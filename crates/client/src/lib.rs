@@ -14,9 +14,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use frontdesk_protocol::rest::{LoginRequest, LoginResponse, MenuImported, ServiceRecord};
-use frontdesk_protocol::{
-    ClientMessage, Content, ErrorCode, Notice, PROTOCOL_VERSION, Screen, ServerMessage,
-};
+use frontdesk_protocol::{ClientMessage, Content, ErrorCode, Notice, Screen, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -248,12 +246,7 @@ impl CustomerClient {
     /// When the server cannot be reached or refuses (e.g. `invalid_phone`).
     pub async fn start(base: &str, phone: &str) -> Result<Self> {
         let mut conn = Connection::open(base).await?;
-        conn.send(&ClientMessage::Hello {
-            protocol: PROTOCOL_VERSION,
-            phone: Some(phone.to_owned()),
-            resume: None,
-        })
-        .await?;
+        conn.send(&ClientMessage::start(phone)).await?;
         let mut client = Self {
             base: base.to_owned(),
             conn: None,
@@ -349,12 +342,8 @@ impl CustomerClient {
     pub async fn reconnect(&mut self) -> Result<()> {
         self.conn = None;
         let mut conn = Connection::open(&self.base).await?;
-        conn.send(&ClientMessage::Hello {
-            protocol: PROTOCOL_VERSION,
-            phone: None,
-            resume: Some(self.resume_token.clone()),
-        })
-        .await?;
+        conn.send(&ClientMessage::resume(&self.resume_token))
+            .await?;
         self.welcome(&mut conn).await?;
         for m in &self.outbox {
             conn.send(m).await?;

@@ -11,19 +11,10 @@ use frontdesk_protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessa
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// A connection with a started consultation; returns it and the consultation id.
+/// A connection with a started consultation, and the consultation id.
 async fn started(ts: &TestServer) -> Result<(Connection, String)> {
-    let mut conn = Connection::open(&ts.url()).await?;
-    conn.send(&ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        phone: Some("+12015550123".into()),
-        resume: None,
-    })
-    .await?;
-    match conn.recv().await? {
-        ServerMessage::Welcome { consultation, .. } => Ok((conn, consultation)),
-        other => Err(format!("expected welcome, got {other:?}").into()),
-    }
+    let s = common::started(ts).await?;
+    Ok((s.conn, s.consultation))
 }
 
 /// Reads until an error arrives (skipping screens and acks) and returns its code and req.
@@ -148,19 +139,9 @@ async fn requests_before_hello_and_second_hellos_are_refused() -> Result {
     })
     .await?;
     assert_eq!(next_error(&mut conn).await?.0, ErrorCode::InvalidMessage);
-    conn.send(&ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        phone: Some("+12015550123".into()),
-        resume: None,
-    })
-    .await?;
+    conn.send(&ClientMessage::start("+12015550123")).await?;
     assert!(matches!(conn.recv().await?, ServerMessage::Welcome { .. }));
-    conn.send(&ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        phone: Some("+12015550123".into()),
-        resume: None,
-    })
-    .await?;
+    conn.send(&ClientMessage::start("+12015550123")).await?;
     assert_eq!(next_error(&mut conn).await?.0, ErrorCode::AlreadyStarted);
     select_ok(&mut conn, 1, "billing").await
 }
@@ -181,19 +162,9 @@ async fn bad_phone_numbers_are_refused_and_may_be_corrected() -> Result {
     }
     // The same connection can try again with a good number.
     let mut conn = Connection::open(&ts.url()).await?;
-    conn.send(&ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        phone: Some("555".into()),
-        resume: None,
-    })
-    .await?;
+    conn.send(&ClientMessage::start("555")).await?;
     assert_eq!(next_error(&mut conn).await?.0, ErrorCode::InvalidPhone);
-    conn.send(&ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        phone: Some("+44 7911 123456".into()),
-        resume: None,
-    })
-    .await?;
+    conn.send(&ClientMessage::start("+44 7911 123456")).await?;
     assert!(matches!(conn.recv().await?, ServerMessage::Welcome { .. }));
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::TestServer;
 use frontdesk_client::{ApiClient, Connection, CustomerClient};
-use frontdesk_protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use frontdesk_protocol::{ClientMessage, ErrorCode, ServerMessage};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -120,21 +120,11 @@ async fn a_dropped_connection_resumes_without_losing_or_doubling_anything() -> R
 #[tokio::test]
 async fn a_request_resent_after_a_lost_reply_is_not_recorded_twice() -> Result {
     let ts = TestServer::start().await;
-    let mut conn = Connection::open(&ts.url()).await?;
-    conn.send(&ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        phone: Some("+12015550123".into()),
-        resume: None,
-    })
-    .await?;
-    let ServerMessage::Welcome {
-        resume_token,
+    let common::Started {
+        mut conn,
         consultation,
-        ..
-    } = conn.recv().await?
-    else {
-        return Err("expected welcome".into());
-    };
+        resume_token,
+    } = common::started(&ts).await?;
     conn.send(&ClientMessage::Select {
         req: 1,
         item: "billing".into(),
@@ -156,12 +146,7 @@ async fn a_request_resent_after_a_lost_reply_is_not_recorded_twice() -> Result {
 
     // The client did not see the acks; it resumes and resends both.
     let mut conn = Connection::open(&ts.url()).await?;
-    conn.send(&ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        phone: None,
-        resume: Some(resume_token),
-    })
-    .await?;
+    conn.send(&ClientMessage::resume(&resume_token)).await?;
     match conn.recv().await? {
         ServerMessage::Welcome {
             resumed,
@@ -257,14 +242,7 @@ async fn a_restarted_server_keeps_records_and_resumes_consultations() -> Result 
 #[tokio::test]
 async fn a_server_shutting_down_tells_customers_to_come_back() -> Result {
     let ts = TestServer::start().await;
-    let mut conn = Connection::open(&ts.url()).await?;
-    conn.send(&ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        phone: Some("+12015550123".into()),
-        resume: None,
-    })
-    .await?;
-    conn.recv().await?;
+    let mut conn = common::started(&ts).await?.conn;
     let stopping = tokio::spawn(async move { ts.server.stop().await.map(|()| ts.dir) });
     match conn.recv_within(Duration::from_secs(5)).await? {
         ServerMessage::Error {

@@ -64,6 +64,26 @@ pub enum ClientMessage {
 }
 
 impl ClientMessage {
+    /// `hello` starting a consultation as the customer with `phone`.
+    #[must_use]
+    pub fn start(phone: &str) -> Self {
+        ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            phone: Some(phone.to_owned()),
+            resume: None,
+        }
+    }
+
+    /// `hello` resuming the consultation of `token`.
+    #[must_use]
+    pub fn resume(token: &str) -> Self {
+        ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            phone: None,
+            resume: Some(token.to_owned()),
+        }
+    }
+
     /// Every `type` a client may send, for error messages and documentation.
     pub const TYPES: [&'static str; 6] = ["hello", "select", "back", "home", "end", "ping"];
 

@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use frontdesk_client::ApiClient;
+use frontdesk_client::{ApiClient, Connection};
+use frontdesk_protocol::{ClientMessage, ServerMessage};
 use frontdesk_server::config::Config;
 use frontdesk_server::{AppState, Server};
 
@@ -98,5 +99,30 @@ impl TestServer {
         )
         .await;
         Self { server, dir }
+    }
+}
+
+/// A raw connection with a consultation started by `hello`.
+pub struct Started {
+    pub conn: Connection,
+    pub consultation: String,
+    pub resume_token: String,
+}
+
+/// Opens a raw connection and starts a consultation as +12015550123.
+pub async fn started(ts: &TestServer) -> Result<Started, Box<dyn std::error::Error>> {
+    let mut conn = Connection::open(&ts.url()).await?;
+    conn.send(&ClientMessage::start("+12015550123")).await?;
+    match conn.recv().await? {
+        ServerMessage::Welcome {
+            consultation,
+            resume_token,
+            ..
+        } => Ok(Started {
+            conn,
+            consultation,
+            resume_token,
+        }),
+        other => Err(format!("expected welcome, got {other:?}").into()),
     }
 }
