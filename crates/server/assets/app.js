@@ -192,6 +192,7 @@
     screen: null,         // the screen on display
     screenKey: '',        // its JSON, to skip rebuilding an unchanged list
     lastShown: 0,         // the request whose answer is on display
+    shownItem: null,      // the content item on display
     lastAck: 0,           // highest request known to be durably recorded
     counter: 0,           // last request number used
     ending: false,        // `end` was asked for: no more requests
@@ -372,8 +373,12 @@
     return state.counter;
   }
 
-  // Sends every request not yet sent on this socket, in order, unless the server
-  // asked us to slow down.
+  // Requests go out one at a time: the next is sent only once the one before it is
+  // answered. A request gets its number when it is first sent, and keeps it for
+  // resends after a reconnect (the server may have applied it). A request the
+  // server refused with `rate_limited` counts as answered there, so it is sent again
+  // under a new number; sending one at a time is what keeps that new number in
+  // order with the requests queued behind it.
   function flush() {
     if (!conn.ready()) return;
     const wait = holdUntil - Date.now();
@@ -382,24 +387,32 @@
       return;
     }
     for (const e of outbox) {
-      if (!e.sent) e.sent = conn.send(e.msg);
+      if (!e.sent) {
+        if (e.req === null) {
+          e.req = nextReq();
+          e.msg.req = e.req;
+        }
+        e.sent = conn.send(e.msg);
+        if (!e.sent) return;
+      }
+      if (!e.answered) return;
     }
   }
 
   function request(type, extra) {
-    const req = nextReq();
-    outbox.push({ req, msg: Object.assign({ type, req }, extra), sent: false, answered: false });
+    outbox.push({ req: null, msg: Object.assign({ type }, extra), sent: false, answered: false });
     flush();
     updateControls();
   }
 
   function findEntry(req) {
-    return outbox.find((e) => e.req === req);
+    return outbox.find((e) => e.req !== null && e.req === req);
   }
 
+  // Forgets every request numbered `req` or lower (queued, unnumbered ones stay).
   function removeThrough(req) {
     for (let i = outbox.length - 1; i >= 0; i -= 1) {
-      if (outbox[i].req <= req) outbox.splice(i, 1);
+      if (outbox[i].req !== null && outbox[i].req <= req) outbox.splice(i, 1);
     }
   }
 
@@ -434,11 +447,15 @@
     store.set(KEY_TOKEN, msg.resume_token);
     store.set(KEY_CONSULTATION, msg.consultation);
 
-    // Everything up to last_req is applied (and stored): keep only the rest, to
-    // resend in order, and never reuse a number the server has seen.
+    // Everything up to last_req is applied and recorded: keep only the rest, to
+    // resend in order under their numbers (this connection has applied none of
+    // them), and never reuse a number the server has seen.
     const lastReq = Number(msg.last_req) || 0;
     removeThrough(lastReq);
-    for (const e of outbox) e.sent = false;
+    for (const e of outbox) {
+      e.sent = false;
+      e.answered = false;
+    }
     state.lastAck = Math.max(state.lastAck, lastReq);
     state.counter = Math.max(state.counter, lastReq);
     store.set(KEY_REQ, state.counter);
@@ -457,6 +474,7 @@
   function onScreen(msg) {
     const entry = findEntry(msg.req);
     if (entry) entry.answered = true;
+    flush(); // the next queued request may go now
     // Answers come in request order; one older than the screen on display is stale.
     if (msg.req <= state.lastShown || state.view !== 'menu') {
       updateControls();
@@ -492,6 +510,7 @@
   }
 
   function showDone(summary) {
+    hideError(); // whatever went wrong on the way, it is over now
     $('done-summary').textContent = summary;
     showView('done');
     $('done-title').focus();
@@ -502,10 +521,16 @@
     const req = typeof msg.req === 'number' ? msg.req : null;
 
     if (code === 'rate_limited') {
-      // Not applied: send it again, with everything after it, once the wait is over.
+      // Not applied, but answered: the server now treats this number as used, so
+      // the same action goes out again under a new number once the wait is over.
       holdUntil = Math.max(holdUntil, Date.now() + (Number(msg.retry_after_ms) || 1000));
       const entry = req === null ? null : findEntry(req);
-      if (entry) entry.sent = false;
+      if (entry) {
+        entry.req = null;
+        delete entry.msg.req;
+        entry.sent = false;
+        entry.answered = false;
+      }
       if (req === null && !conn.welcomed) {
         // The hello itself was refused: say it again on the same socket.
         const ws = conn.ws;
@@ -522,6 +547,7 @@
         if (outbox[i].msg.type === 'end') state.ending = false;
         outbox.splice(i, 1);
       }
+      flush(); // the error answered it: the next queued request may go now
     }
 
     switch (code) {
@@ -686,13 +712,43 @@
 
   // Icons say what an item does before its title is read; the kind label makes
   // the services that put you in touch with someone recognisable by text too.
-  const KIND_ICON = { voice: '📞', chat: '💬', bot: '🤖' };
+  // Drawn as SVG paths, not emoji: emoji fonts differ or are missing.
+  const ICONS = {
+    submenu: ['M3.5 7.5a2 2 0 0 1 2-2h3.6l2 2h7.4a2 2 0 0 1 2 2v7.5a2 2 0 0 1-2 2h-13a2 2 0 0 1-2-2z'],
+    content: ['M7 3.5h6.5l4.5 4.5v11a1.5 1.5 0 0 1-1.5 1.5h-9.5A1.5 1.5 0 0 1 5.5 19V5A1.5 1.5 0 0 1 7 3.5z',
+      'M13.5 3.5V8H18', 'M9 12.5h6', 'M9 16h6'],
+    voice: ['M6.5 4h3l1.5 4-2 1.5a10 10 0 0 0 5.5 5.5l1.5-2 4 1.5v3a2 2 0 0 1-2 2A15 15 0 0 1 4.5 6a2 2 0 0 1 2-2z'],
+    chat: ['M5 5h14a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1h-8l-5 4v-4H5a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1z', 'M8.5 10.5h7'],
+    bot: ['M12 3.5l1.6 4.4 4.4 1.6-4.4 1.6-1.6 4.4-1.6-4.4-4.4-1.6 4.4-1.6z',
+      'M18 15l.7 1.8 1.8.7-1.8.7-.7 1.8-.7-1.8-1.8-.7 1.8-.7z'],
+    chevron: ['M9.5 6l6 6-6 6'],
+  };
+  const SVG = 'http://www.w3.org/2000/svg';
+
+  function icon(name, cls) {
+    const svg = document.createElementNS(SVG, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    if (cls) svg.setAttribute('class', cls);
+    for (const d of ICONS[name] || []) {
+      const path = document.createElementNS(SVG, 'path');
+      path.setAttribute('d', d);
+      svg.append(path);
+    }
+    return svg;
+  }
+
+  const ITEM_KINDS = ['submenu', 'content', 'voice', 'chat', 'bot'];
+  const SERVICE_KINDS = ['voice', 'chat', 'bot'];
 
   function renderScreen(screen, moved) {
     state.screen = screen;
     const key = JSON.stringify(screen);
     const path = Array.isArray(screen.path) ? screen.path : [];
+    // At the top there is nowhere to go back or home to.
     $('back').hidden = path.length <= 1;
+    $('home').hidden = path.length <= 1;
 
     if (key !== state.screenKey) {
       state.screenKey = key;
@@ -720,24 +776,36 @@
       }
     }
 
+    markShown();
+
     if (moved) {
       window.scrollTo(0, 0);
       $('menu-title').focus();
     }
   }
 
+  // The item whose answer is on display is marked in the list.
+  function markShown() {
+    for (const b of $('items').querySelectorAll('button.item')) {
+      if (state.shownItem && b.dataset.item === state.shownItem) b.setAttribute('aria-current', 'true');
+      else b.removeAttribute('aria-current');
+    }
+  }
+
   function renderItem(item) {
     const kind = String(item.kind);
     const button = el('button', { type: 'button', class: 'item', 'data-item': item.id, 'data-kind': kind });
-    if (KIND_ICON[kind]) button.append(el('span', { class: 'item-icon', 'aria-hidden': 'true' }, KIND_ICON[kind]));
+    const badge = el('span', { class: 'item-icon', 'aria-hidden': 'true' });
+    badge.append(icon(ITEM_KINDS.includes(kind) ? kind : 'content'));
+    button.append(badge);
     button.append(el('span', { class: 'item-title' }, item.title));
-    if (KIND_ICON[kind]) {
+    if (SERVICE_KINDS.includes(kind)) {
       const label = t(`kind_${kind}`);
       button.append(el('span', { class: 'item-kind' }, label));
       // Spans run together in the accessible name ("Talk to usCall"): spell it out.
       button.setAttribute('aria-label', `${item.title}, ${label}`);
     }
-    if (kind === 'submenu') button.append(el('span', { class: 'item-chevron', 'aria-hidden': 'true' }, '›'));
+    if (kind === 'submenu') button.append(icon('chevron', 'item-chevron'));
     const li = el('li');
     li.append(button);
     return li;
@@ -745,6 +813,7 @@
 
   // Content and notices are shown above the list, with the menu still below them.
   function showAnswer(content, notice, screen) {
+    state.shownItem = content ? content.item : null;
     const box = $('content');
     box.textContent = '';
     if (content) {
@@ -856,6 +925,11 @@
       connected: conn.connected(),
       outbox: outbox.length,
     }),
+    // Closes the socket as a dropped network would, without ending anything: the
+    // page must reconnect and resume on its own.
+    dropConnection: () => {
+      if (conn.ws) conn.ws.close();
+    },
   };
 
   const saved = store.get(KEY_TOKEN);

@@ -348,6 +348,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pages_revalidate_with_an_etag() {
+        let (_d, state) = state().await;
+        let app = app(state);
+        let first = get(&app, "/static/app.js").await;
+        assert_eq!(first.headers()[header::CACHE_CONTROL], "no-cache");
+        let etag = first.headers()[header::ETAG].clone();
+        let again = app
+            .clone()
+            .oneshot(
+                Request::get("/static/app.js")
+                    .header(header::IF_NONE_MATCH, etag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        let stale = app
+            .clone()
+            .oneshot(
+                Request::get("/static/app.js")
+                    .header(header::IF_NONE_MATCH, "\"old\"")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
     async fn errors_have_the_shared_shape() {
         let (_d, state) = state().await;
         let app = app(state);
