@@ -226,6 +226,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
     fn layers_file_env_and_flags() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -249,6 +253,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
     fn unknown_keys_and_bad_values_are_named() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("f.toml", "lisen = \"x\"\n")?;
