@@ -247,11 +247,19 @@ impl CustomerClient {
     pub async fn start(base: &str, phone: &str) -> Result<Self> {
         let mut conn = Connection::open(base).await?;
         conn.send(&ClientMessage::start(phone)).await?;
-        let mut client = Self {
+        let mut client = Self::detached(base, String::new());
+        client.welcome(&mut conn).await?;
+        client.conn = Some(conn);
+        Ok(client)
+    }
+
+    /// A client with no connection yet.
+    fn detached(base: &str, resume_token: String) -> Self {
+        Self {
             base: base.to_owned(),
             conn: None,
             consultation: String::new(),
-            resume_token: String::new(),
+            resume_token,
             menu_version: 0,
             screen: Screen {
                 menu: String::new(),
@@ -262,10 +270,7 @@ impl CustomerClient {
             next_req: 1,
             outbox: VecDeque::new(),
             timeout: Duration::from_secs(10),
-        };
-        client.welcome(&mut conn).await?;
-        client.conn = Some(conn);
-        Ok(client)
+        }
     }
 
     /// Resumes a consultation from its token (e.g. after the program restarted).
@@ -273,22 +278,7 @@ impl CustomerClient {
     /// # Errors
     /// When the server cannot be reached or the token is unknown or ended.
     pub async fn resume(base: &str, token: &str) -> Result<Self> {
-        let mut client = Self {
-            base: base.to_owned(),
-            conn: None,
-            consultation: String::new(),
-            resume_token: token.to_owned(),
-            menu_version: 0,
-            screen: Screen {
-                menu: String::new(),
-                title: String::new(),
-                path: vec![],
-                items: vec![],
-            },
-            next_req: 1,
-            outbox: VecDeque::new(),
-            timeout: Duration::from_secs(10),
-        };
+        let mut client = Self::detached(base, token.to_owned());
         client.reconnect().await?;
         Ok(client)
     }

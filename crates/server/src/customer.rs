@@ -481,8 +481,9 @@ impl Session {
                 .await;
             return Ok(());
         };
+        let (id, menu) = (att.id.clone(), att.menu.clone());
         let mut next = att.state.clone();
-        let step = match next.apply(&att.menu, req, &request) {
+        let step = match next.apply(&menu, req, &request) {
             Ok(step) => step,
             Err(e) => {
                 att.state = next; // the refusal answers `req`; a resend is a duplicate
@@ -498,28 +499,22 @@ impl Session {
         if step.duplicate {
             // Applied and recorded before (requests are handled in order, so it is
             // durable): answer again and acknowledge, change nothing.
-            let reply = self.reply(req, &step, &next, None);
-            self.send(&reply).await?;
+            self.send(&reply(&id, &menu, req, &step, &next, None))
+                .await?;
             return self.send(&ServerMessage::Ack { req }).await;
         }
         let ending = step.outcome == Outcome::Ended;
         // Claim 2: the content goes out first, then it is recorded. An ending is
         // recorded first: `ended` reports the stored record.
         if !ending {
-            let reply = self.reply(req, &step, &next, None);
-            self.send(&reply).await?;
+            self.send(&reply(&id, &menu, req, &step, &next, None))
+                .await?;
         }
-        let (id, record) = {
-            let Some(att) = self.attached.as_ref() else {
-                return Ok(());
-            };
-            (att.id.clone(), step.record.clone())
-        };
         let write = StepWrite {
             consultation: &id,
             last_req: req,
             screen: next.screen().as_str(),
-            item: record.as_ref().map(|r| NewServiceItem {
+            item: step.record.as_ref().map(|r| NewServiceItem {
                 item_id: r.item.as_str(),
                 kind: r.kind.as_str(),
                 title: &r.title,
@@ -530,15 +525,15 @@ impl Session {
         };
         match self.app.store.save_step(&write).await {
             Ok(items) => {
-                if let Some(att) = self.attached.as_mut() {
-                    att.state = next.clone();
-                }
                 if ending {
-                    let reply = self.reply(req, &step, &next, Some(items));
-                    self.send(&reply).await?;
+                    self.send(&reply(&id, &menu, req, &step, &next, Some(items)))
+                        .await?;
                     self.send(&ServerMessage::Ack { req }).await?;
                     tracing::info!(consultation = %id, items, "consultation ended by customer");
                     return Err(Stop::Ended);
+                }
+                if let Some(att) = self.attached.as_mut() {
+                    att.state = next;
                 }
                 self.send(&ServerMessage::Ack { req }).await
             }
@@ -552,54 +547,6 @@ impl Session {
                 )
                 .await;
                 Ok(())
-            }
-        }
-    }
-
-    fn reply(
-        &self,
-        req: u64,
-        step: &Step,
-        state: &Consultation,
-        items: Option<u32>,
-    ) -> ServerMessage {
-        let Some(att) = self.attached.as_ref() else {
-            return ServerMessage::Ack { req };
-        };
-        let menu = &att.menu;
-        match &step.outcome {
-            Outcome::Ended => ServerMessage::Ended {
-                req,
-                consultation: att.id.clone(),
-                items_recorded: items.unwrap_or(0),
-            },
-            outcome => {
-                let (content, notice) = match outcome {
-                    Outcome::Content(id) => (
-                        menu.item(id).map(|it| Content {
-                            item: it.id.to_string(),
-                            title: it.title.clone(),
-                            text: it.text.clone().unwrap_or_default(),
-                        }),
-                        None,
-                    ),
-                    Outcome::Unavailable(id, kind) => (
-                        None,
-                        Some(Notice {
-                            code: "not_available_yet".into(),
-                            item: id.to_string(),
-                            message: unavailable_message(*kind).into(),
-                        }),
-                    ),
-                    Outcome::Menu | Outcome::Ended => (None, None),
-                };
-                ServerMessage::Screen {
-                    req,
-                    screen: screen(menu, state),
-                    content,
-                    notice,
-                    duplicate: step.duplicate,
-                }
             }
         }
     }
@@ -690,6 +637,50 @@ impl Session {
         if let Some(done) = self.stopped_for.take() {
             let _ = done.send(());
         }
+    }
+}
+
+/// The answer to an applied request.
+fn reply(
+    consultation: &str,
+    menu: &Menu,
+    req: u64,
+    step: &Step,
+    state: &Consultation,
+    items: Option<u32>,
+) -> ServerMessage {
+    let (content, notice) = match &step.outcome {
+        Outcome::Ended => {
+            return ServerMessage::Ended {
+                req,
+                consultation: consultation.to_owned(),
+                items_recorded: items.unwrap_or(0),
+            };
+        }
+        Outcome::Content(id) => (
+            menu.item(id).map(|it| Content {
+                item: it.id.to_string(),
+                title: it.title.clone(),
+                text: it.text.clone().unwrap_or_default(),
+            }),
+            None,
+        ),
+        Outcome::Unavailable(id, kind) => (
+            None,
+            Some(Notice {
+                code: "not_available_yet".into(),
+                item: id.to_string(),
+                message: unavailable_message(*kind).into(),
+            }),
+        ),
+        Outcome::Menu => (None, None),
+    };
+    ServerMessage::Screen {
+        req,
+        screen: screen(menu, state),
+        content,
+        notice,
+        duplicate: step.duplicate,
     }
 }
 
