@@ -11,8 +11,10 @@
 //!   (steps 4–8): which screen they are on, what each choice does, what gets recorded.
 //! - [`phone`]: customer identity by phone number, normalised to E.164.
 //! - [`rate`]: a token bucket used to keep one connection from flooding the server.
+//! - [`tier`]: customer value tiers (seed 003), an RFM model with configurable cut-offs.
 
 pub mod consultation;
 pub mod menu;
 pub mod phone;
 pub mod rate;
+pub mod tier;
