@@ -12,9 +12,15 @@
 //! - [`phone`]: customer identity by phone number, normalised to E.164.
 //! - [`rate`]: a token bucket used to keep one connection from flooding the server.
 //! - [`tier`]: customer value tiers (seed 003), an RFM model with configurable cut-offs.
+//! - [`queue`]: the waiting queue, ordered by arrival period, tier and arrival.
+//! - [`agents`]: agents, their load, and the first-come-first-served idle queue.
+//! - [`dispatch`]: the assignment decision over both queues.
 
+pub mod agents;
 pub mod consultation;
+pub mod dispatch;
 pub mod menu;
 pub mod phone;
+pub mod queue;
 pub mod rate;
 pub mod tier;
