@@ -13,7 +13,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use frontdesk_protocol::rest::{LoginRequest, LoginResponse, MenuImported, ServiceRecord};
+use frontdesk_protocol::rest::{
+    CustomerInfo, CustomerUpdate, CustomersImported, LoginRequest, LoginResponse, MenuImported,
+    ServiceRecord,
+};
 use frontdesk_protocol::{ClientMessage, Content, ErrorCode, Notice, Screen, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -607,9 +610,16 @@ impl ApiClient {
         let status = resp.status();
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
         let code = serde_json::from_value(body["error"].clone()).unwrap_or(ErrorCode::Internal);
-        let message = body["message"]
+        let mut message = body["message"]
             .as_str()
             .map_or_else(|| status.to_string(), str::to_owned);
+        // A file that failed validation: its problems, one a line, like the CLI.
+        let problems: Vec<frontdesk_protocol::Problem> =
+            serde_json::from_value(body["problems"].clone()).unwrap_or_default();
+        for p in problems {
+            message.push_str("\n  ");
+            message.push_str(&p.to_string());
+        }
         Err(ClientError::Server { code, message })
     }
 
@@ -640,6 +650,91 @@ impl ApiClient {
             rb = rb.bearer_auth(t);
         }
         Self::json(rb.send().await?).await
+    }
+
+    /// Imports customers from a CSV file (`docs/tiers.md`).
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] with `invalid_request` and every bad row in the message.
+    pub async fn import_customers(&self, csv: &str) -> Result<CustomersImported> {
+        let mut rb = self
+            .http
+            .post(format!("{}/api/customers/import", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "text/csv")
+            .body(csv.to_owned());
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        Self::json(rb.send().await?).await
+    }
+
+    /// One customer and their tier, by phone number.
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] with `not_found` when there is no such customer.
+    pub async fn customer(&self, phone: &str) -> Result<CustomerInfo> {
+        Self::json(
+            self.get(&format!("/api/customers/{}", encode(phone)))
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// Customers, optionally of one tier, by phone number.
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] with `invalid_request` for an unknown tier.
+    pub async fn customers(&self, tier: Option<&str>, limit: u32) -> Result<Vec<CustomerInfo>> {
+        let mut rb = self
+            .get("/api/customers")
+            .query(&[("limit", limit.to_string())]);
+        if let Some(t) = tier {
+            rb = rb.query(&[("tier", t)]);
+        }
+        Self::json(rb.send().await?).await
+    }
+
+    /// Creates or replaces a customer's facts; answers the customer with their new tier.
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] with `invalid_request` and every problem in the message.
+    pub async fn update_customer(
+        &self,
+        phone: &str,
+        update: &CustomerUpdate,
+    ) -> Result<CustomerInfo> {
+        let mut rb = self
+            .http
+            .put(format!("{}/api/customers/{}", self.base, encode(phone)))
+            .json(update);
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        Self::json(rb.send().await?).await
+    }
+
+    /// Any PUT with a raw body, returning the status and the body as JSON.
+    ///
+    /// # Errors
+    /// When the request fails to be sent.
+    pub async fn put_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Result<(u16, serde_json::Value)> {
+        let mut rb = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_owned());
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        let resp = rb.send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or_default()))
     }
 
     /// Any POST with a raw body, returning the status and the body as JSON.
@@ -674,6 +769,14 @@ impl ApiClient {
         let status = resp.status().as_u16();
         Ok((status, resp.json().await.unwrap_or_default()))
     }
+}
+
+/// A phone number as one path segment: `+`, spaces and brackets are escaped.
+fn encode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        // form encoding writes a space as `+`; in a path that would be a literal `+`.
+        .replace('+', "%20")
 }
 
 #[cfg(test)]

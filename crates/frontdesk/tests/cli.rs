@@ -83,7 +83,7 @@ fn spawn_server(mut cmd: Command, extra_lines: usize) -> Result<Running> {
 
 #[test]
 fn every_command_has_help() -> Result {
-    let commands: [&[&str]; 10] = [
+    let commands: [&[&str]; 14] = [
         &[],
         &["demo"],
         &["serve"],
@@ -93,6 +93,10 @@ fn every_command_has_help() -> Result {
         &["menu", "versions"],
         &["agent", "add"],
         &["customer"],
+        &["customers"],
+        &["customers", "import"],
+        &["customers", "retier"],
+        &["customers", "list"],
         &["config"],
     ];
     for cmd in commands {
@@ -200,16 +204,145 @@ fn menu_import_validates_versions_and_exports() -> Result {
     Ok(())
 }
 
+#[test]
+fn customers_import_lists_bad_rows_by_line_and_imports_nothing() -> Result {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let data = data.to_str().ok_or("path")?;
+    let header = "phone,name,orders_per_month,money,registered_on,last_order_on,credit\n";
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "{header}+12015550101,Dana,4,2400,2020-01-01,2020-02-01,85\n\
+             +12015550102,Sam,three,1800,2020-01-01,,\n\
+             +12015550103,Li,1,100,2020-13-01,,\n\
+             +12015550101,Dana again,4,2400,2020-01-01,,\n"
+        ),
+    )?;
+    let bad = bad.to_str().ok_or("path")?;
+    let out = run(&["customers", "import", bad, "--data-dir", data])?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the file has 3 problems; nothing was imported"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 3: orders_per_month: 'three' is not a number"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 4: registered_on: '2020-13-01' is not a date (YYYY-MM-DD)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 5: phone +12015550101 is also on line 2"),
+        "{err}"
+    );
+    let out = run(&["customers", "import", "--check", bad])?;
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["customers", "list", "--data-dir", data])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "no customers");
+
+    // A good file: counts by tier. The dates are long past, so nobody is recent.
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        format!(
+            "{header}+12015550101,Dana,4,2400,2020-01-01,2020-02-01,85\n\
+             (201) 555-0102,Sam,0.5,100,2020-01-01,2021-01-01,\n"
+        ),
+    )?;
+    let good = good.to_str().ok_or("path")?;
+    let out = run(&["customers", "import", "--check", good])?;
+    assert!(
+        text(&out.stdout).contains("valid, 2 customers"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["customers", "import", good, "--data-dir", data])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("imported 2 customers"), "{shown}");
+    assert!(shown.contains("2 created, 0 updated"), "{shown}");
+    assert!(
+        shown.contains("by tier: important-promotion 1, general-retention 1"),
+        "{shown}"
+    );
+
+    // New cut-offs from a config file take effect with `retier`.
+    let config = dir.path().join("frontdesk.toml");
+    std::fs::write(&config, "[tiers]\nvaluable_money = 5000.0\n")?;
+    let config = config.to_str().ok_or("path")?;
+    let out = run(&[
+        "customers",
+        "retier",
+        "--config",
+        config,
+        "--data-dir",
+        data,
+    ])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("recomputed the tiers of 2 customers: 1 changed"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&[
+        "customers",
+        "list",
+        "--tier",
+        "general-promotion",
+        "--data-dir",
+        data,
+    ])?;
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains("+12015550101") && listed.contains("Dana"),
+        "{listed}"
+    );
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    let out = run(&["customers", "list", "--tier", "gold", "--data-dir", data])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown tier 'gold'"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_demo_runs_is_safe_to_rerun_and_serves_the_terminal_client() -> Result {
     let dir = tempfile::tempdir()?;
     let data = dir.path().to_str().ok_or("path")?.to_owned();
     let first = spawn_server(
         frontdesk(&["demo", "--listen", "127.0.0.1:0", "--data-dir", &data]),
-        12,
+        25,
     )?;
     let output = first.stdout.join("\n");
     assert!(output.contains("Customer page"), "{output}");
+    // The demo customers are in six different tiers, shown with their names.
+    for (name, tier) in [
+        ("Dana Reyes", "core"),
+        ("Sam Okafor", "important-promotion"),
+        ("Li Wei", "general-development"),
+        ("Priya Shah", "new"),
+        ("Marc Dubois", "general-core"),
+        ("Aiko Tanaka", "important-retention"),
+    ] {
+        assert!(
+            first
+                .stdout
+                .iter()
+                .any(|l| l.contains(name) && l.trim_end().ends_with(&format!(" {tier}"))),
+            "{name} should be {tier}:\n{output}"
+        );
+    }
+    assert!(dir.path().join("demo-customers.csv").exists());
     let admin_line = first
         .stdout
         .iter()

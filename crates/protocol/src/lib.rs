@@ -382,6 +382,29 @@ pub struct ErrorBody {
     pub error: ErrorCode,
     /// English explanation.
     pub message: String,
+    /// When a file or body failed validation (a menu, a customer CSV, a customer
+    /// update): every problem found, each with its line where it has one. Absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+/// One problem of a file or body that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// 1-based line in the file, when the problem has a place.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -115,3 +115,66 @@ pub struct ConsultationSummary {
     /// Number of items in its record.
     pub items: u32,
 }
+
+/// A customer and their value tier (`GET /api/customers`, `GET /api/customers/{phone}`).
+/// See `docs/tiers.md` for the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CustomerInfo {
+    /// Phone number, E.164.
+    pub phone: String,
+    /// Name, if known.
+    pub name: Option<String>,
+    /// Value tier: `core`, `important-development`, `important-promotion`,
+    /// `important-retention`, `general-core`, `general-development`,
+    /// `general-promotion`, `general-retention` or `new`.
+    pub tier: String,
+    /// Average orders per month; absent for a customer known only by phone.
+    pub orders_per_month: Option<f64>,
+    /// Money contributed in total.
+    pub money: Option<f64>,
+    /// Registration date, `YYYY-MM-DD`.
+    pub registered_on: Option<String>,
+    /// Date of the last order, `YYYY-MM-DD`; absent if they never ordered.
+    pub last_order_on: Option<String>,
+    /// Credit rating, 0 (worst) to 100 (best), if known.
+    pub credit: Option<u8>,
+    /// When the customer was first seen.
+    pub created_at: String,
+    /// When their facts last changed, if ever set.
+    pub updated_at: Option<String>,
+}
+
+/// `PUT /api/customers/{phone}`: a customer's facts. The tier is computed from them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerUpdate {
+    /// Name; absent or `null` keeps the stored name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Average orders per month, `>= 0`.
+    pub orders_per_month: f64,
+    /// Money contributed in total, `>= 0`.
+    pub money: f64,
+    /// Registration date, `YYYY-MM-DD`.
+    pub registered_on: String,
+    /// Date of the last order, `YYYY-MM-DD`, not before `registered_on`; absent or
+    /// `null`: never ordered.
+    #[serde(default)]
+    pub last_order_on: Option<String>,
+    /// Credit rating 0–100; absent or `null`: unknown.
+    #[serde(default)]
+    pub credit: Option<i64>,
+}
+
+/// Result of importing a customer CSV (`POST /api/customers/import`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CustomersImported {
+    /// Rows imported (every row of the file).
+    pub customers: u32,
+    /// Customers that were new.
+    pub created: u32,
+    /// Customers that existed; their facts were replaced.
+    pub updated: u32,
+    /// The imported customers by tier name; tiers with none are left out.
+    pub by_tier: std::collections::BTreeMap<String, u32>,
+}

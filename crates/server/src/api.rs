@@ -1,5 +1,11 @@
 //! The REST API under `/api`, and `/healthz`. The OpenAPI document served at
 //! `/api/openapi.json` is generated from the handlers' annotations below.
+//!
+//! # Layout
+//! - this file: health, login, callers ([`Caller`], [`Admin`]), menus, consultations.
+//! - `customers`: `/api/customers`, customer facts and value tiers.
+
+mod customers;
 
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -12,7 +18,7 @@ use frontdesk_protocol::rest::{
     ConsultationSummary, Health, LoginRequest, LoginResponse, MenuImported, MenuVersionInfo,
     ServiceRecord, ServiceRecordItem,
 };
-use frontdesk_protocol::{ErrorBody, ErrorCode};
+use frontdesk_protocol::{ErrorBody, ErrorCode, Problem};
 use frontdesk_store::AccountRow;
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -34,13 +40,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/menus/{version}", get(export_menu))
         .route("/api/consultations", get(list_consultations))
         .route("/api/consultations/{id}", get(service_record))
+        .merge(customers::router())
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "frontdesk", description = "Self-hosted customer service: the digital service menu, its records, and administration. Customers use the WebSocket at /ws (see PROTOCOL.md)."),
-    paths(health, login, list_menus, import_menu, export_current_menu, export_menu, list_consultations, service_record),
-    components(schemas(ErrorBody, ErrorCode)),
+    paths(health, login, list_menus, import_menu, export_current_menu, export_menu, list_consultations, service_record,
+          customers::list_customers, customers::get_customer, customers::put_customer, customers::import_customers),
+    components(schemas(ErrorBody, ErrorCode, Problem)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
@@ -227,7 +235,7 @@ async fn import_menu(
     body: String,
 ) -> Result<Response, ApiError> {
     let imported = app.menus.import(&body).await.map_err(|e| match e {
-        ImportError::Invalid(errs) => ApiError::InvalidMenu(errs),
+        ImportError::Invalid(errs) => ApiError::from(errs),
         ImportError::Store(e) => e.into(),
     })?;
     tracing::info!(admin = %admin.username, version = imported.version, created = imported.created, "menu imported");
@@ -400,6 +408,9 @@ mod tests {
             "/api/menus/{version}",
             "/api/consultations",
             "/api/consultations/{id}",
+            "/api/customers",
+            "/api/customers/import",
+            "/api/customers/{phone}",
         ] {
             assert!(
                 doc["paths"].get(path).is_some(),

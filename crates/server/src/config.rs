@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use frontdesk_domain::tier::{TierOrder, TierRules};
 use serde::{Deserialize, Serialize};
 
 /// The whole server configuration.
@@ -28,8 +29,18 @@ pub struct Config {
     pub durability: Durability,
     /// Region (ISO 3166 code) for phone numbers typed without a `+country` prefix.
     pub default_region: String,
+    /// The order in which customer value tiers are served within one arrival
+    /// period: all nine tier names, first served first. The default serves the
+    /// important tiers, then the general ones, then new customers. It does not
+    /// change how customers are tiered (that is `[tiers]`). See `docs/tiers.md`.
+    pub tier_order: TierOrder,
     /// Limits that protect the server from clients.
     pub limits: Limits,
+    /// The cut-offs that put customers in value tiers (`docs/tiers.md`). Tiers are
+    /// recomputed for every customer when the server starts and at 00:00 UTC each
+    /// day, so a change here takes effect at the next start (or at once with
+    /// `frontdesk customers retier`).
+    pub tiers: TierRules,
 }
 
 /// See [`Config::durability`].
@@ -66,6 +77,10 @@ pub struct Limits {
     pub login_hours: u32,
     /// Largest HTTP request body, in bytes (menu imports).
     pub max_body_bytes: u32,
+    /// Largest customer CSV accepted by `POST /api/customers/import`, in bytes
+    /// (about 60 bytes a customer). Only admins reach it. `frontdesk customers
+    /// import` reads files of any size.
+    pub max_import_bytes: u32,
 }
 
 impl Default for Config {
@@ -76,7 +91,9 @@ impl Default for Config {
             database_url: None,
             durability: Durability::Full,
             default_region: "US".into(),
+            tier_order: TierOrder::default(),
             limits: Limits::default(),
+            tiers: TierRules::default(),
         }
     }
 }
@@ -92,6 +109,7 @@ impl Default for Limits {
             resume_window_secs: 15 * 60,
             login_hours: 12,
             max_body_bytes: 2 * 1024 * 1024,
+            max_import_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -123,13 +141,15 @@ pub enum ConfigError {
 
 /// Top-level keys, so that unrelated `FRONTDESK_*` variables (`FRONTDESK_CONFIG`,
 /// `FRONTDESK_LOG`, test switches) are not mistaken for settings.
-const KEYS: [&str; 6] = [
+const KEYS: [&str; 8] = [
     "listen",
     "data_dir",
     "database_url",
     "durability",
     "default_region",
+    "tier_order",
     "limits",
+    "tiers",
 ];
 
 impl Config {
@@ -180,6 +200,7 @@ impl Config {
                 "limits: messages_per_sec, burst and idle_timeout_secs must be above 0".into(),
             ));
         }
+        self.tiers.check().map_err(ConfigError::Unusable)?;
         Ok(())
     }
 
@@ -273,6 +294,66 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("does not exist"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn tier_cut_offs_and_order_come_from_file_and_env_and_are_checked() {
+        use frontdesk_domain::tier::Tier;
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "f.toml",
+                "tier_order = [\"new\", \"core\", \"important-development\", \"important-promotion\", \
+                 \"important-retention\", \"general-core\", \"general-development\", \
+                 \"general-promotion\", \"general-retention\"]\n\
+                 [tiers]\nrecent_days = 45\nvaluable_money = 500.0\n",
+            )?;
+            jail.set_env("FRONTDESK_TIERS__MIN_CREDIT_FOR_IMPORTANT", "70");
+            let c = Config::load(Some(Path::new("f.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(
+                (
+                    c.tiers.recent_days,
+                    c.tiers.valuable_money,
+                    c.tiers.min_credit_for_important
+                ),
+                (45, 500.0, 70)
+            );
+            assert_eq!(
+                c.tiers.new_customer_days, 30,
+                "the rest keep their defaults"
+            );
+            assert_eq!(c.tier_order.rank(Tier::New), 0);
+            let back: Config = toml::from_str(&c.to_toml().map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(back, c);
+
+            jail.set_env("FRONTDESK_TIERS__MIN_CREDIT_FOR_IMPORTANT", "101");
+            let e = Config::load(Some(Path::new("f.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("tiers.min_credit_for_important"), "{e}");
+            jail.set_env("FRONTDESK_TIERS__MIN_CREDIT_FOR_IMPORTANT", "60");
+            jail.create_file("g.toml", "tier_order = [\"core\", \"gold\"]\n")?;
+            let e = Config::load(Some(Path::new("g.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("gold") && e.contains("tier_order"), "{e}");
+            jail.create_file("h.toml", "tier_order = [\"core\"]\n")?;
+            let e = Config::load(Some(Path::new("h.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("missing"), "{e}");
+            jail.create_file("i.toml", "[tiers]\nrecnt_days = 3\n")?;
+            let e = Config::load(Some(Path::new("i.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("recnt_days"), "{e}");
             Ok(())
         });
     }

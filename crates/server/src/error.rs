@@ -1,14 +1,14 @@
 //! The HTTP error type: named by meaning, rendered as the shared wire shape
-//! `{"error": code, "message": text}`. Internal errors are logged with their cause
-//! and shown to clients only as a generic 500.
+//! `{"error": code, "message": text}` ([`ErrorBody`]), with `problems` when a file or
+//! body failed validation. Internal errors are logged with their cause and shown to
+//! clients only as a generic 500.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use frontdesk_domain::menu::MenuErrors;
-use frontdesk_protocol::ErrorCode;
+use frontdesk_protocol::{ErrorBody, ErrorCode, Problem};
 use frontdesk_store::StoreError;
-use serde::Serialize;
 
 /// An error answered over HTTP.
 #[derive(Debug, thiserror::Error)]
@@ -25,12 +25,23 @@ pub enum ApiError {
     /// 400/422: the request is not acceptable.
     #[error("{0}")]
     Invalid(String),
-    /// 422: a menu file failed validation; every problem is listed.
-    #[error("{0}")]
-    InvalidMenu(MenuErrors),
+    /// 422: a file or body failed validation (a menu, a customer CSV, a customer
+    /// update); every problem is listed.
+    #[error("{message}")]
+    Problems {
+        /// `invalid_menu` for menus, `invalid_request` otherwise.
+        code: ErrorCode,
+        /// A summary, e.g. "the file has 3 problems".
+        message: String,
+        /// Each problem, with its line where it has one.
+        problems: Vec<Problem>,
+    },
     /// 409.
     #[error("{0}")]
     Conflict(String),
+    /// 413: the body is larger than its limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// 429.
     #[error("{0}")]
     TooManyRequests(String),
@@ -49,18 +60,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: ErrorCode,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    problems: Vec<Problem<'a>>,
-}
-
-#[derive(Serialize)]
-struct Problem<'a> {
-    line: Option<usize>,
-    message: &'a str,
+impl From<MenuErrors> for ApiError {
+    fn from(errs: MenuErrors) -> Self {
+        ApiError::Problems {
+            code: ErrorCode::InvalidMenu,
+            message: format!("the menu has {} problem(s)", errs.0.len()),
+            problems: errs
+                .0
+                .into_iter()
+                .map(|p| Problem {
+                    line: p.line,
+                    message: p.message,
+                })
+                .collect(),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -70,8 +84,9 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
-            ApiError::InvalidMenu(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidMenu),
+            ApiError::Problems { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest),
             ApiError::TooManyRequests(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
             }
@@ -85,25 +100,17 @@ impl IntoResponse for ApiError {
         };
         let message = match &self {
             ApiError::Internal(_) => "internal error; it has been logged".to_owned(),
-            ApiError::InvalidMenu(errs) => format!("the menu has {} problem(s)", errs.0.len()),
             other => other.to_string(),
         };
-        let problems = match &self {
-            ApiError::InvalidMenu(errs) => errs
-                .0
-                .iter()
-                .map(|p| Problem {
-                    line: p.line,
-                    message: &p.message,
-                })
-                .collect(),
+        let problems = match self {
+            ApiError::Problems { problems, .. } => problems,
             _ => Vec::new(),
         };
         let mut resp = (
             status,
-            Json(Body {
+            Json(ErrorBody {
                 error: code,
-                message: &message,
+                message,
                 problems,
             }),
         )

@@ -6,6 +6,7 @@
 //! - [`api`]: REST under `/api` and `/healthz`, with the generated OpenAPI document.
 //! - [`pages`]: the embedded web pages.
 //! - [`menus`]: menu import and the cache of parsed versions.
+//! - [`customers`]: customer facts (CSV import, updates) and their value tiers.
 //! - [`demo`]: the demo business.
 //! - [`secret`]: password hashing and tokens.
 //!
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod config;
 pub mod customer;
+pub mod customers;
 pub mod demo;
 pub mod error;
 pub mod menus;
@@ -56,6 +58,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// Parsed menu versions.
     pub menus: menus::Menus,
+    /// Customer facts and tiers, with the configured cut-offs.
+    pub customers: customers::Customers,
     /// Live consultations and the connections holding them.
     pub live: customer::Registry,
     /// Region for phone numbers without a country prefix.
@@ -82,6 +86,7 @@ impl AppState {
         let region = frontdesk_domain::phone::region(&config.default_region)?;
         Ok(Self(Arc::new(Shared {
             menus: menus::Menus::new(store.clone()),
+            customers: customers::Customers::new(store.clone(), config.tiers.clone(), region),
             store,
             config,
             live: customer::Registry::default(),
@@ -162,14 +167,19 @@ impl Server {
 
     /// Starts serving prepared state (e.g. after loading demo data into it).
     ///
+    /// Every customer's tier is recomputed first, so that tiers follow cut-offs
+    /// changed in the configuration and the days passed since the last run.
+    ///
     /// # Errors
-    /// When the address cannot be bound.
+    /// When the address cannot be bound or the tiers cannot be recomputed.
     pub async fn start_with(state: AppState) -> anyhow::Result<Self> {
+        retier(&state).await.context("recomputing customer tiers")?;
         let listener = TcpListener::bind(state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
         let addr = listener.local_addr()?;
         state.tasks.spawn(sweep_abandoned(state.clone()));
+        state.tasks.spawn(retier_daily(state.clone()));
         let shutdown = state.shutdown.clone();
         let router = app(state.clone());
         let serve = tokio::spawn(async move {
@@ -254,6 +264,35 @@ async fn sweep_abandoned(app: AppState) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not look for abandoned consultations"),
+        }
+    }
+}
+
+/// Recomputes every customer's tier for today, logging what changed.
+async fn retier(app: &AppState) -> Result<(), frontdesk_store::StoreError> {
+    let started = std::time::Instant::now();
+    let done = app.customers.retier(customers::today_utc()).await?;
+    tracing::info!(
+        customers = done.customers,
+        changed = done.changed,
+        ms = started.elapsed().as_millis(),
+        "customer tiers recomputed"
+    );
+    Ok(())
+}
+
+/// Recomputes tiers as each UTC day begins: "days since the last order" grows
+/// by one for everybody at midnight, whether or not anything is written.
+async fn retier_daily(app: AppState) {
+    loop {
+        // A few seconds past midnight, so that "today" has surely turned.
+        let wait = customers::until_next_utc_day() + Duration::from_secs(5);
+        tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        if let Err(e) = retier(&app).await {
+            tracing::warn!(error = %e, "could not recompute customer tiers; tomorrow again");
         }
     }
 }

@@ -55,8 +55,11 @@ pub struct MenuRow {
     pub created_at: i64,
 }
 
-/// A customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A customer, with the facts their value tier is computed from.
+///
+/// The facts are `None` for a customer known only by phone (first seen on the
+/// WebSocket, never imported); their tier is `new`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CustomerRow {
     /// Row id.
     pub id: i64,
@@ -66,6 +69,74 @@ pub struct CustomerRow {
     pub name: Option<String>,
     /// When first seen (Unix ms).
     pub created_at: i64,
+    /// Average orders per month.
+    pub orders_per_month: Option<f64>,
+    /// Money contributed in total.
+    pub money: Option<f64>,
+    /// ISO date (`YYYY-MM-DD`) of registration.
+    pub registered_on: Option<String>,
+    /// ISO date of the last order; `None` if they never ordered.
+    pub last_order_on: Option<String>,
+    /// Credit rating 0–100, if known.
+    pub credit: Option<u8>,
+    /// The stored tier name (`core`, …, `new`).
+    pub tier: String,
+    /// When the facts last changed (Unix ms); `None` if never set. Strictly
+    /// increasing per customer: it doubles as the row's version for [`Store::set_tiers`].
+    pub updated_at: Option<i64>,
+}
+
+/// A customer's facts and computed tier, to create or replace (import, REST update).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRecord {
+    /// E.164 phone number: the key.
+    pub phone: String,
+    /// Name; `None` keeps the stored one.
+    pub name: Option<String>,
+    /// Average orders per month, `>= 0`.
+    pub orders_per_month: f64,
+    /// Money contributed in total, `>= 0`.
+    pub money: f64,
+    /// ISO date of registration.
+    pub registered_on: String,
+    /// ISO date of the last order; `None`: never ordered.
+    pub last_order_on: Option<String>,
+    /// Credit rating 0–100; `None`: unknown.
+    pub credit: Option<u8>,
+    /// The tier computed from these facts.
+    pub tier: String,
+}
+
+/// What [`Store::upsert_customers`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportCounts {
+    /// Customers that did not exist.
+    pub created: u32,
+    /// Customers that existed and were replaced.
+    pub updated: u32,
+}
+
+/// Which customers [`Store::customers`] returns, by phone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CustomerFilter<'a> {
+    /// Only this E.164 number.
+    pub phone: Option<&'a str>,
+    /// Only this tier.
+    pub tier: Option<&'a str>,
+    /// At most this many; `None`: all.
+    pub limit: Option<u32>,
+}
+
+/// A recomputed tier for [`Store::set_tiers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierChange {
+    /// Customer row id.
+    pub id: i64,
+    /// The new tier name.
+    pub tier: String,
+    /// The row's `updated_at` when it was read: the change is skipped if the
+    /// facts have changed since (their writer stored a fresh tier with them).
+    pub updated_at: Option<i64>,
 }
 
 /// An agent or admin account.
@@ -202,8 +273,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Finds or creates the customer with this phone; returns the row id.
     async fn upsert_customer(&self, phone: &str, name: Option<&str>, now: i64) -> Result<i64>;
-    /// All customers, by phone.
-    async fn customers(&self) -> Result<Vec<CustomerRow>>;
+    /// Creates or replaces the facts and tier of every record, all in one
+    /// transaction: either every record is stored or none is. A `None` name keeps
+    /// the stored name.
+    async fn upsert_customers(&self, records: &[CustomerRecord], now: i64) -> Result<ImportCounts>;
+    /// One customer by E.164 phone number.
+    async fn customer_by_phone(&self, phone: &str) -> Result<Option<CustomerRow>>;
+    /// Customers matching `filter`, by phone.
+    async fn customers(&self, filter: &CustomerFilter<'_>) -> Result<Vec<CustomerRow>>;
+    /// Stores recomputed tiers in one transaction, skipping rows whose facts changed
+    /// since they were read. Returns how many rows were changed.
+    async fn set_tiers(&self, changes: &[TierChange]) -> Result<u64>;
 
     /// Creates an account; [`StoreError::Conflict`] if the username is taken.
     async fn create_account(

@@ -1,6 +1,7 @@
 //! The command line. Each subcommand is a thin layer over the library crates.
 
 mod customer;
+mod customers;
 mod menu;
 
 use std::net::SocketAddr;
@@ -55,6 +56,9 @@ enum Command {
     /// Manage agent and admin accounts.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Customer records and value tiers: import a CSV, recompute tiers, list.
+    #[command(subcommand)]
+    Customers(customers::CustomersCommand),
     /// The terminal client: consult the service menu as a customer.
     ///
     /// Shows the menu as numbered text. Type a number (or an item id), `back`,
@@ -155,6 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args, false).await,
         Command::Demo(args) => serve(args, true).await,
         Command::Menu(cmd) => menu::run(cmd).await,
+        Command::Customers(cmd) => customers::run(cmd).await,
         Command::Customer(args) => customer::run(args).await,
         Command::Config(args) => {
             let config = args.data.load(args.listen)?;
@@ -236,7 +241,7 @@ fn demo_banner(
     loaded: &frontdesk_server::demo::Loaded,
 ) -> String {
     use std::fmt::Write;
-    let first_phone = frontdesk_server::demo::CUSTOMERS[0].0;
+    let first_phone = frontdesk_server::demo::CUSTOMERS[0].phone;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -258,10 +263,16 @@ fn demo_banner(
     for c in &loaded.credentials {
         let _ = writeln!(s, "  {:<6} {:<8} {}", c.role, c.username, c.password);
     }
-    let _ = write!(s, "\nDemo customers:");
-    for (phone, name) in frontdesk_server::demo::CUSTOMERS {
-        let _ = write!(s, "  {phone} ({name})");
+    let _ = writeln!(s, "\nDemo customers and their value tiers (docs/tiers.md):");
+    for (phone, name, tier) in &loaded.customers {
+        let _ = writeln!(s, "  {phone:<15} {name:<12} {tier}");
     }
+    let _ = writeln!(
+        s,
+        "To change their facts, edit {} and run\n  frontdesk customers import {0} --data-dir {}",
+        data_dir.join("demo-customers.csv").display(),
+        data_dir.display()
+    );
     let _ = writeln!(
         s,
         "\nData directory: {} (delete it to start over). Ctrl-C stops.",

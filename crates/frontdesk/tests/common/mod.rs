@@ -84,6 +84,12 @@ impl TestServer {
     /// Stops the server and starts a new one on the same data (a restart).
     /// The new server listens on a new port.
     pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Like [`TestServer::restart`], after `tweak` adjusts the configuration
+    /// (e.g. new tier cut-offs).
+    pub async fn restart_with(self, tweak: impl FnOnce(&mut Config)) -> Self {
         let TestServer { server, dir } = self;
         let config = server.state().config.clone();
         server.stop().await.expect("clean stop");
@@ -93,7 +99,8 @@ impl TestServer {
                 *c = Config {
                     listen: "127.0.0.1:0".parse().unwrap(),
                     ..config
-                }
+                };
+                tweak(c);
             },
             true,
         )
