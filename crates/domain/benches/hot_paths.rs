@@ -1,0 +1,125 @@
+//! The domain's hot paths: `cargo bench -p frontdesk-domain`.
+//! Results and the machine they ran on are in BENCHMARKS.md.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use frontdesk_domain::consultation::{Consultation, Request};
+use frontdesk_domain::dispatch::Dispatcher;
+use frontdesk_domain::menu::Menu;
+use frontdesk_domain::queue::{Need, QueuePolicy, Waiting, WaitingQueue};
+use frontdesk_domain::tier::{CustomerFacts, Tier, TierOrder, TierRules};
+
+const MENU: &str = include_str!("../../server/demo/menu.toml");
+const WAITING: u32 = 10_000;
+
+fn policy() -> QueuePolicy {
+    QueuePolicy {
+        period_ms: 60_000,
+        order: TierOrder::default(),
+    }
+}
+
+fn customer(i: u32) -> Waiting<u32> {
+    Waiting {
+        who: i,
+        tier: Tier::ALL[(i % 9) as usize],
+        arrived_ms: i64::from(i) * 37,
+        need: Need::Chat,
+    }
+}
+
+fn queue(c: &mut Criterion) {
+    let mut q = WaitingQueue::new(policy());
+    for i in 0..WAITING {
+        q.push(customer(i)).unwrap();
+    }
+    let mut next = WAITING;
+    c.bench_function("queue: push one and take the head, 10k waiting", |b| {
+        b.iter(|| {
+            q.push(customer(next)).unwrap();
+            next += 1;
+            let head = q.head().unwrap().who;
+            black_box(q.remove(&head))
+        });
+    });
+    c.bench_function("queue: every position (one pass), 10k waiting", |b| {
+        b.iter(|| {
+            q.iter()
+                .enumerate()
+                .map(|(i, w)| i as u64 + u64::from(w.who))
+                .sum::<u64>()
+        });
+    });
+}
+
+fn dispatch(c: &mut Criterion) {
+    // 10k waiting, 100 agents all busy: the decision when an agent finishes is the
+    // hot path (one pairing), and the no-op decision when nobody is free.
+    let mut d: Dispatcher<u32, u32> = Dispatcher::new(policy());
+    for i in 0..WAITING {
+        d.enqueue(customer(i)).unwrap();
+    }
+    for a in 0..100 {
+        d.agents.set_available(&a, 1);
+    }
+    assert_eq!(d.assign().len(), 100);
+    let mut next = WAITING;
+    let mut agent = 0u32;
+    c.bench_function(
+        "dispatch: an agent finishes, one pairing, 10k waiting",
+        |b| {
+            b.iter(|| {
+                d.agents.finish(&agent, Need::Chat);
+                d.enqueue(customer(next)).unwrap();
+                next += 1;
+                let pairs = d.assign();
+                agent = pairs[0].agent;
+                black_box(pairs)
+            });
+        },
+    );
+    c.bench_function("dispatch: nobody free, 10k waiting", |b| {
+        b.iter(|| black_box(d.assign()))
+    });
+}
+
+fn tiers(c: &mut Criterion) {
+    let rules = TierRules::default();
+    let facts = CustomerFacts {
+        orders_per_month: 1.5,
+        money: 1200.0,
+        days_since_registration: 400,
+        days_since_last_order: Some(12),
+        credit: Some(75),
+    };
+    c.bench_function("tier: one customer", |b| {
+        b.iter(|| rules.tier(black_box(&facts)))
+    });
+}
+
+fn menu(c: &mut Criterion) {
+    let menu = Menu::parse(MENU).unwrap();
+    c.bench_function("menu: look up an item by id", |b| {
+        b.iter(|| menu.item_by_str(black_box("data-cap")))
+    });
+    c.bench_function("consultation: choose a content item", |b| {
+        let mut cons = Consultation::start(&menu, 1);
+        cons.apply(&menu, 1, &Request::Select("billing".into()))
+            .unwrap();
+        let mut req = 1;
+        let choose = Request::Select("bill-due".into());
+        b.iter(|| {
+            req += 1;
+            black_box(cons.apply(&menu, req, &choose).unwrap())
+        });
+    });
+    c.bench_function("menu: parse and validate the demo file", |b| {
+        b.iter(|| Menu::parse(black_box(MENU)).unwrap())
+    });
+}
+
+criterion_group!(benches, queue, dispatch, tiers, menu);
+criterion_main!(benches);
