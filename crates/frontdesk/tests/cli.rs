@@ -473,6 +473,12 @@ async fn serve_reads_a_config_file_and_environment_variables() -> Result {
     std::fs::write(&config, "listen = \"nowhere\"\n")?;
     let out = run(&["serve", "--config", config.to_str().ok_or("path")?])?;
     assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(
+        err.matches("invalid socket address").count(),
+        1,
+        "said once: {err}"
+    );
     assert!(
         text(&out.stderr).contains("listen"),
         "{}",

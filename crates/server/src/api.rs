@@ -6,8 +6,9 @@
 //! - `customers`: `/api/customers`, customer facts and value tiers.
 
 mod customers;
+pub mod extract;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -28,6 +29,7 @@ use crate::error::ApiError;
 use crate::menus::ImportError;
 use crate::secret::{LOGIN_PREFIX, RESUME_PREFIX, new_token, token_hash, verify_password};
 use crate::time::{now_ms, rfc3339};
+use extract::{ApiJson, ApiQuery, ApiText, request_phone};
 
 /// The API routes.
 pub fn router() -> Router<AppState> {
@@ -108,7 +110,7 @@ async fn health(State(app): State<AppState>) -> Response {
     (status = 200, body = LoginResponse), (status = 401, body = ErrorBody)))]
 async fn login(
     State(app): State<AppState>,
-    Json(req): Json<LoginRequest>,
+    ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let account = app.store.account_by_username(&req.username).await?;
     // Verify against a fixed hash when the user does not exist, so the answer takes
@@ -232,7 +234,7 @@ async fn list_menus(
 async fn import_menu(
     State(app): State<AppState>,
     Admin(admin): Admin,
-    body: String,
+    ApiText(body): ApiText,
 ) -> Result<Response, ApiError> {
     let imported = app.menus.import(&body).await.map_err(|e| match e {
         ImportError::Invalid(errs) => ApiError::from(errs),
@@ -298,7 +300,7 @@ async fn export_menu(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct ListQuery {
-    /// Only this customer's consultations (any common format).
+    /// Only this customer's consultations (any common format; send `+` as `%2B`).
     phone: Option<String>,
     /// At most this many (default 50, at most 500).
     limit: Option<u32>,
@@ -310,7 +312,7 @@ struct ListQuery {
 async fn list_consultations(
     State(app): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<ConsultationSummary>>, ApiError> {
     if !matches!(caller, Caller::Staff(_)) {
         return Err(ApiError::Forbidden(
@@ -320,9 +322,8 @@ async fn list_consultations(
     let phone = q
         .phone
         .as_deref()
-        .map(|p| frontdesk_domain::phone::Phone::parse(p, app.region))
-        .transpose()
-        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+        .map(|p| request_phone(&app, p))
+        .transpose()?;
     let rows = app
         .store
         .consultations(

@@ -133,7 +133,9 @@ pub struct Overrides {
 pub enum ConfigError {
     /// The file, an environment variable or a flag holds a bad value.
     #[error("configuration: {0}")]
-    Invalid(#[from] Box<figment::Error>),
+    // Not `#[from]`: that would also make it the `source`, and error chains
+    // (`{e:#}`) would print the same message twice.
+    Invalid(Box<figment::Error>),
     /// A value is well-formed but unusable.
     #[error("configuration: {0}")]
     Unusable(String),
@@ -176,7 +178,9 @@ impl Config {
                     .any(|top| k == *top || k.starts_with(&format!("{top}.")))
             }))
             .merge(Serialized::defaults(overrides));
-        let config: Config = fig.extract().map_err(Box::new)?;
+        let config: Config = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
         config.check()?;
         Ok(config)
     }

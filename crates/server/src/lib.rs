@@ -427,6 +427,7 @@ mod tests {
         let body = body_json(resp).await;
         assert_eq!(body["error"], "unauthorized");
         assert!(body["message"].as_str().unwrap().contains("Bearer"));
+        // Bad bodies and query strings get the same shape, not axum's plain text.
         let resp = app
             .clone()
             .oneshot(
@@ -437,7 +438,86 @@ mod tests {
             )
             .await
             .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body_json(resp).await["error"], "invalid_request");
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::post("/api/login")
+                    .body(Body::from("not json"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
         assert!(resp.status().is_client_error());
+        assert_eq!(body_json(resp).await["error"], "invalid_request");
+    }
+
+    #[tokio::test]
+    async fn oversized_menu_uploads_and_bad_queries_use_the_error_shape() {
+        let (_d, state) = state().await;
+        let admin_token = {
+            create_account(
+                state.store.as_ref(),
+                "root",
+                "Root",
+                "admin",
+                "long password 1",
+            )
+            .await
+            .unwrap();
+            let token = secret::new_token(secret::LOGIN_PREFIX);
+            let account = state
+                .store
+                .account_by_username("root")
+                .await
+                .unwrap()
+                .unwrap();
+            state
+                .store
+                .create_api_session(&secret::token_hash(&token), account.id, 0, i64::MAX)
+                .await
+                .unwrap();
+            token
+        };
+        let limit = state.config.limits.max_body_bytes as usize;
+        let app = app(state);
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::post("/api/menus")
+                    .header(header::AUTHORIZATION, format!("Bearer {admin_token}"))
+                    .body(Body::from("x".repeat(limit + 1)))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body_json(resp).await["error"].is_string());
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::get("/api/consultations?limit=lots")
+                    .header(header::AUTHORIZATION, format!("Bearer {admin_token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body_json(resp).await["error"], "invalid_request");
+        // `+` unescaped in a query string arrives as a space; it is still a `+`.
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::get("/api/consultations?phone=+8613912345678")
+                    .header(header::AUTHORIZATION, format!("Bearer {admin_token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
     }
 
     #[tokio::test]

@@ -1,8 +1,7 @@
 //! `/api/customers`: customer facts and their value tiers (`docs/tiers.md`).
 
-use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -60,16 +59,8 @@ fn staff_only(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-/// A phone number from a request, in E.164.
 fn phone(app: &AppState, text: &str) -> Result<Phone, ApiError> {
-    // In a query string `+` means a space, so `?phone=+8613912345678` arrives as
-    // " 8613912345678", which would be read as a national number. A number never
-    // starts with a space, so the space was a `+`.
-    let text = match text.strip_prefix(' ') {
-        Some(rest) => format!("+{rest}"),
-        None => text.to_owned(),
-    };
-    Phone::parse(&text, app.region).map_err(|e| ApiError::Invalid(e.to_string()))
+    super::extract::request_phone(app, text)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -89,10 +80,9 @@ pub(crate) struct CustomerQuery {
 pub(crate) async fn list_customers(
     State(app): State<AppState>,
     caller: Caller,
-    q: Result<Query<CustomerQuery>, QueryRejection>,
+    super::extract::ApiQuery(q): super::extract::ApiQuery<CustomerQuery>,
 ) -> Result<Json<Vec<CustomerInfo>>, ApiError> {
     staff_only(&caller)?;
-    let Query(q) = q.map_err(|e| ApiError::Invalid(e.body_text()))?;
     let phone = q.phone.as_deref().map(|p| phone(&app, p)).transpose()?;
     let tier = q
         .tier
@@ -144,12 +134,8 @@ pub(crate) async fn put_customer(
     State(app): State<AppState>,
     Admin(admin): Admin,
     Path(raw): Path<String>,
-    body: Bytes,
+    super::extract::ApiJson(update): super::extract::ApiJson<CustomerUpdate>,
 ) -> Result<Response, ApiError> {
-    // Parsed here rather than by axum's `Json`, whose rejections are plain text:
-    // a bad body gets the shared error shape like every other error.
-    let update: CustomerUpdate = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Invalid(format!("the body is not a customer update: {e}")))?;
     let today = today_utc();
     let input =
         check_update(&raw, &update, app.region, today).map_err(|problems| ApiError::Problems {
