@@ -595,12 +595,42 @@ impl ApiClient {
         Ok(login)
     }
 
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        let rb = self.http.get(format!("{}{path}", self.base));
+    /// A request to `path`, with the token if there is one.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {
             Some(t) => rb.bearer_auth(t),
             None => rb,
         }
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    /// A POST of `body` as `content_type`.
+    fn post(&self, path: &str, content_type: &str, body: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_owned())
+    }
+
+    /// Any call with a raw body, answering the status and the body as JSON.
+    async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Result<(u16, serde_json::Value)> {
+        let resp = self
+            .request(method, path)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_owned())
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or_default()))
     }
 
     async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
@@ -641,15 +671,12 @@ impl ApiClient {
     /// # Errors
     /// [`ClientError::Server`] with `invalid_menu` and the problems in the message.
     pub async fn import_menu(&self, toml: &str) -> Result<MenuImported> {
-        let mut rb = self
-            .http
-            .post(format!("{}/api/menus", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "application/toml")
-            .body(toml.to_owned());
-        if let Some(t) = &self.token {
-            rb = rb.bearer_auth(t);
-        }
-        Self::json(rb.send().await?).await
+        Self::json(
+            self.post("/api/menus", "application/toml", toml)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     /// Imports customers from a CSV file (`docs/tiers.md`).
@@ -657,15 +684,12 @@ impl ApiClient {
     /// # Errors
     /// [`ClientError::Server`] with `invalid_request` and every bad row in the message.
     pub async fn import_customers(&self, csv: &str) -> Result<CustomersImported> {
-        let mut rb = self
-            .http
-            .post(format!("{}/api/customers/import", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "text/csv")
-            .body(csv.to_owned());
-        if let Some(t) = &self.token {
-            rb = rb.bearer_auth(t);
-        }
-        Self::json(rb.send().await?).await
+        Self::json(
+            self.post("/api/customers/import", "text/csv", csv)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     /// One customer and their tier, by phone number.
@@ -704,14 +728,14 @@ impl ApiClient {
         phone: &str,
         update: &CustomerUpdate,
     ) -> Result<CustomerInfo> {
-        let mut rb = self
-            .http
-            .put(format!("{}/api/customers/{}", self.base, encode(phone)))
-            .json(update);
-        if let Some(t) = &self.token {
-            rb = rb.bearer_auth(t);
-        }
-        Self::json(rb.send().await?).await
+        let path = format!("/api/customers/{}", encode(phone));
+        Self::json(
+            self.request(reqwest::Method::PUT, &path)
+                .json(update)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     /// Any PUT with a raw body, returning the status and the body as JSON.
@@ -724,17 +748,8 @@ impl ApiClient {
         content_type: &str,
         body: &str,
     ) -> Result<(u16, serde_json::Value)> {
-        let mut rb = self
-            .http
-            .put(format!("{}{path}", self.base))
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body.to_owned());
-        if let Some(t) = &self.token {
-            rb = rb.bearer_auth(t);
-        }
-        let resp = rb.send().await?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.json().await.unwrap_or_default()))
+        self.raw(reqwest::Method::PUT, path, content_type, body)
+            .await
     }
 
     /// Any POST with a raw body, returning the status and the body as JSON.
@@ -747,17 +762,8 @@ impl ApiClient {
         content_type: &str,
         body: &str,
     ) -> Result<(u16, serde_json::Value)> {
-        let mut rb = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body.to_owned());
-        if let Some(t) = &self.token {
-            rb = rb.bearer_auth(t);
-        }
-        let resp = rb.send().await?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.json().await.unwrap_or_default()))
+        self.raw(reqwest::Method::POST, path, content_type, body)
+            .await
     }
 
     /// Any GET, returning the status and the body as JSON (for tests and tools).

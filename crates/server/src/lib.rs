@@ -333,11 +333,18 @@ mod tests {
         (dir, AppState::new(config, store).unwrap())
     }
 
+    async fn send(app: &Router, req: Request<Body>) -> axum::response::Response {
+        app.clone().oneshot(req).await.unwrap()
+    }
+
     async fn get(app: &Router, path: &str) -> axum::response::Response {
-        app.clone()
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap()
+        send(app, Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// A GET with a bearer token.
+    async fn get_as(app: &Router, path: &str, token: &str) -> axum::response::Response {
+        let req = Request::get(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+        send(app, req.body(Body::empty()).unwrap()).await
     }
 
     async fn body_json(resp: axum::response::Response) -> serde_json::Value {
@@ -393,27 +400,23 @@ mod tests {
         let first = get(&app, "/static/app.js").await;
         assert_eq!(first.headers()[header::CACHE_CONTROL], "no-cache");
         let etag = first.headers()[header::ETAG].clone();
-        let again = app
-            .clone()
-            .oneshot(
-                Request::get("/static/app.js")
-                    .header(header::IF_NONE_MATCH, etag)
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let again = send(
+            &app,
+            Request::get("/static/app.js")
+                .header(header::IF_NONE_MATCH, etag)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-        let stale = app
-            .clone()
-            .oneshot(
-                Request::get("/static/app.js")
-                    .header(header::IF_NONE_MATCH, "\"old\"")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let stale = send(
+            &app,
+            Request::get("/static/app.js")
+                .header(header::IF_NONE_MATCH, "\"old\"")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(stale.status(), StatusCode::OK);
     }
 
@@ -428,27 +431,23 @@ mod tests {
         assert_eq!(body["error"], "unauthorized");
         assert!(body["message"].as_str().unwrap().contains("Bearer"));
         // Bad bodies and query strings get the same shape, not axum's plain text.
-        let resp = app
-            .clone()
-            .oneshot(
-                Request::post("/api/login")
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from("{\"username\": 3}"))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let resp = send(
+            &app,
+            Request::post("/api/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{\"username\": 3}"))
+                .unwrap(),
+        )
+        .await;
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body_json(resp).await["error"], "invalid_request");
-        let resp = app
-            .clone()
-            .oneshot(
-                Request::post("/api/login")
-                    .body(Body::from("not json"))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let resp = send(
+            &app,
+            Request::post("/api/login")
+                .body(Body::from("not json"))
+                .unwrap(),
+        )
+        .await;
         assert!(resp.status().is_client_error());
         assert_eq!(body_json(resp).await["error"], "invalid_request");
     }
@@ -482,41 +481,26 @@ mod tests {
         };
         let limit = state.config.limits.max_body_bytes as usize;
         let app = app(state);
-        let resp = app
-            .clone()
-            .oneshot(
-                Request::post("/api/menus")
-                    .header(header::AUTHORIZATION, format!("Bearer {admin_token}"))
-                    .body(Body::from("x".repeat(limit + 1)))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let resp = send(
+            &app,
+            Request::post("/api/menus")
+                .header(header::AUTHORIZATION, format!("Bearer {admin_token}"))
+                .body(Body::from("x".repeat(limit + 1)))
+                .unwrap(),
+        )
+        .await;
         assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert!(body_json(resp).await["error"].is_string());
-        let resp = app
-            .clone()
-            .oneshot(
-                Request::get("/api/consultations?limit=lots")
-                    .header(header::AUTHORIZATION, format!("Bearer {admin_token}"))
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let resp = get_as(&app, "/api/consultations?limit=lots", &admin_token).await;
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body_json(resp).await["error"], "invalid_request");
         // `+` unescaped in a query string arrives as a space; it is still a `+`.
-        let resp = app
-            .clone()
-            .oneshot(
-                Request::get("/api/consultations?phone=+8613912345678")
-                    .header(header::AUTHORIZATION, format!("Bearer {admin_token}"))
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let resp = get_as(
+            &app,
+            "/api/consultations?phone=+8613912345678",
+            &admin_token,
+        )
+        .await;
         assert_eq!(resp.status(), StatusCode::OK);
     }
 
