@@ -766,6 +766,16 @@ impl ApiClient {
             .await
     }
 
+    /// Any GET, returning the status and the body as text (e.g. `/metrics`).
+    ///
+    /// # Errors
+    /// When the request fails to be sent.
+    pub async fn get_text(&self, path: &str) -> Result<(u16, String)> {
+        let resp = self.get(path).send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await?))
+    }
+
     /// Any GET, returning the status and the body as JSON (for tests and tools).
     ///
     /// # Errors

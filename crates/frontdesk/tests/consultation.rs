@@ -351,3 +351,48 @@ async fn many_customers_at_once_each_get_their_own_record() -> Result {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn metrics_count_what_happened_and_are_not_public() -> Result {
+    let ts = TestServer::start().await;
+    let mut c = CustomerClient::start(&ts.url(), "+12015550123").await?;
+    c.select("billing").await?;
+    c.select("bill-due").await?;
+    let e = c.select("no-such-item").await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::UnknownItem));
+    c.end().await?;
+
+    // From loopback without a token: allowed.
+    let (status, text) = ApiClient::new(&ts.url())?.get_text("/metrics").await?;
+    assert_eq!(status, 200);
+    for line in [
+        "frontdesk_consultations_started_total 1",
+        "frontdesk_consultations_ended_total{kind=\"customer\"} 1",
+        "frontdesk_service_items_total{kind=\"opened\"} 1",
+        "frontdesk_service_items_total{kind=\"shown\"} 1",
+        "frontdesk_customer_errors_total{kind=\"unknown_item\"} 1",
+        "frontdesk_request_seconds_count 4",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+
+    // With a token configured, only the token opens it.
+    let ts = TestServer::start_with(|c| c.metrics_token = Some("scrape-secret".into())).await;
+    let (status, body) = ApiClient::new(&ts.url())?.get_json("/metrics").await?;
+    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")));
+    let (status, _) = ApiClient::new(&ts.url())?
+        .with_token("wrong")
+        .get_text("/metrics")
+        .await?;
+    assert_eq!(status, 403);
+    let (status, text) = ApiClient::new(&ts.url())?
+        .with_token("scrape-secret")
+        .get_text("/metrics")
+        .await?;
+    assert_eq!(status, 200);
+    assert!(text.contains("frontdesk_customer_connections"), "{text}");
+    Ok(())
+}

@@ -36,6 +36,9 @@ pub struct Config {
     pub tier_order: TierOrder,
     /// Limits that protect the server from clients.
     pub limits: Limits,
+    /// Bearer token for `/metrics`. Unset (the default): `/metrics` answers
+    /// loopback clients only. Set: it answers anyone who sends this token.
+    pub metrics_token: Option<String>,
     /// The cut-offs that put customers in value tiers (`docs/tiers.md`). Tiers are
     /// recomputed for every customer when the server starts and at 00:00 UTC each
     /// day, so a change here takes effect at the next start (or at once with
@@ -93,6 +96,7 @@ impl Default for Config {
             default_region: "US".into(),
             tier_order: TierOrder::default(),
             limits: Limits::default(),
+            metrics_token: None,
             tiers: TierRules::default(),
         }
     }
@@ -143,7 +147,7 @@ pub enum ConfigError {
 
 /// Top-level keys, so that unrelated `FRONTDESK_*` variables (`FRONTDESK_CONFIG`,
 /// `FRONTDESK_LOG`, test switches) are not mistaken for settings.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 9] = [
     "listen",
     "data_dir",
     "database_url",
@@ -152,6 +156,7 @@ const KEYS: [&str; 8] = [
     "tier_order",
     "limits",
     "tiers",
+    "metrics_token",
 ];
 
 impl Config {

@@ -31,6 +31,7 @@ use frontdesk_store::{NewConsultation, NewServiceItem, StepWrite};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::AppState;
+use crate::metrics::Kind;
 use crate::secret::{RESUME_PREFIX, new_token, token_hash};
 use crate::time::now_ms;
 
@@ -49,8 +50,10 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> Respo
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             let tasks = app.tasks.clone();
+            app.metrics.connections.inc();
             // Tracked so shutdown waits for every session to close cleanly.
-            let _ = tasks.spawn(Session::new(app, socket).run()).await;
+            let _ = tasks.spawn(Session::new(app.clone(), socket).run()).await;
+            app.metrics.connections.dec();
         })
 }
 
@@ -374,6 +377,7 @@ impl Session {
             .map_err(internal)?;
         // A brand-new id cannot be held elsewhere; claiming registers us.
         let _ = self.app.live.claim(&id, self.conn, self.stop_tx.clone());
+        self.app.metrics.consultations_started.inc();
         tracing::info!(consultation = %id, phone = %phone.masked(), menu_version = version, "consultation started");
         let welcome = self.welcome(&id, token, &menu, &state, false);
         self.attached = Some(Attached { id, menu, state });
@@ -476,6 +480,13 @@ impl Session {
 
     /// Steps 4, 5 and 8: judge the request, answer, record, acknowledge.
     async fn request(&mut self, req: u64, request: Request) -> Result<(), Stop> {
+        let started = Instant::now();
+        let result = self.handle_request(req, request).await;
+        self.app.metrics.request_took(started.elapsed());
+        result
+    }
+
+    async fn handle_request(&mut self, req: u64, request: Request) -> Result<(), Stop> {
         let Some(att) = self.attached.as_mut() else {
             self.error(Some(req), ErrorCode::NotStarted, "send hello first".into())
                 .await;
@@ -525,10 +536,24 @@ impl Session {
         };
         match self.app.store.save_step(&write).await {
             Ok(items) => {
+                if let Some(r) = &step.record {
+                    self.app
+                        .metrics
+                        .service_items
+                        .get_or_create(&Kind {
+                            kind: r.served.as_str(),
+                        })
+                        .inc();
+                }
                 if ending {
                     self.send(&reply(&id, &menu, req, &step, &next, Some(items)))
                         .await?;
                     self.send(&ServerMessage::Ack { req }).await?;
+                    self.app
+                        .metrics
+                        .consultations_ended
+                        .get_or_create(&Kind { kind: "customer" })
+                        .inc();
                     tracing::info!(consultation = %id, items, "consultation ended by customer");
                     return Err(Stop::Ended);
                 }
@@ -583,6 +608,9 @@ impl Session {
     }
 
     async fn send(&mut self, msg: &ServerMessage) -> Result<(), Stop> {
+        if let ServerMessage::Error { error, .. } = msg {
+            self.app.metrics.error(*error);
+        }
         let text = match serde_json::to_string(msg) {
             Ok(t) => t,
             Err(e) => {

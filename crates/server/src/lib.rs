@@ -6,6 +6,7 @@
 //! - [`api`]: REST under `/api` and `/healthz`, with the generated OpenAPI document.
 //! - [`pages`]: the embedded web pages.
 //! - [`menus`]: menu import and the cache of parsed versions.
+//! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`customers`]: customer facts (CSV import, updates) and their value tiers.
 //! - [`demo`]: the demo business.
 //! - [`secret`]: password hashing and tokens.
@@ -20,6 +21,7 @@ pub mod customers;
 pub mod demo;
 pub mod error;
 pub mod menus;
+pub mod metrics;
 pub mod pages;
 pub mod secret;
 pub mod time;
@@ -58,6 +60,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// Parsed menu versions.
     pub menus: menus::Menus,
+    /// Prometheus metrics.
+    pub metrics: metrics::Metrics,
     /// Customer facts and tiers, with the configured cut-offs.
     pub customers: customers::Customers,
     /// Live consultations and the connections holding them.
@@ -86,6 +90,7 @@ impl AppState {
         let region = frontdesk_domain::phone::region(&config.default_region)?;
         Ok(Self(Arc::new(Shared {
             menus: menus::Menus::new(store.clone()),
+            metrics: metrics::Metrics::new(),
             customers: customers::Customers::new(store.clone(), config.tiers.clone(), region),
             store,
             config,
@@ -129,6 +134,7 @@ pub fn app(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes as usize;
     Router::new()
         .route("/ws", axum::routing::get(customer::upgrade))
+        .route("/metrics", axum::routing::get(metrics::handler))
         .merge(api::router())
         .merge(pages::router())
         .layer(DefaultBodyLimit::max(max_body))
@@ -255,7 +261,13 @@ async fn sweep_abandoned(app: AppState) {
             Ok(ids) => {
                 for id in ids.iter().filter(|id| !app.live.is_live(id)) {
                     match app.store.abandon_consultation(id, now).await {
-                        Ok(true) => tracing::info!(consultation = %id, "consultation abandoned"),
+                        Ok(true) => {
+                            app.metrics
+                                .consultations_ended
+                                .get_or_create(&metrics::Kind { kind: "abandoned" })
+                                .inc();
+                            tracing::info!(consultation = %id, "consultation abandoned");
+                        }
                         Ok(false) => {}
                         Err(e) => {
                             tracing::warn!(consultation = %id, error = %e, "could not end an abandoned consultation")
