@@ -580,3 +580,32 @@ async fn agent_add_creates_a_login() -> Result {
     assert_eq!(login.role, "admin");
     Ok(())
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_raises_its_open_file_limit() -> Result {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().to_str().ok_or("path")?;
+    // A low soft limit, as many systems have; the server should lift it to the hard one.
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("ulimit -Sn 256 && exec {BIN} serve --listen 127.0.0.1:0 --data-dir {data}"),
+    ]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FRONTDESK_") {
+            cmd.env_remove(k);
+        }
+    }
+    let server = spawn_server(cmd, 1)?;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id()))?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .ok_or("no limit line")?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (fields[3], fields[4]);
+    assert_eq!(soft, hard, "soft limit not raised: {line}");
+    assert_ne!(soft, "256", "{line}");
+    Ok(())
+}

@@ -179,6 +179,7 @@ impl Server {
     /// # Errors
     /// When the address cannot be bound or the tiers cannot be recomputed.
     pub async fn start_with(state: AppState) -> anyhow::Result<Self> {
+        raise_open_file_limit();
         retier(&state).await.context("recomputing customer tiers")?;
         let listener = TcpListener::bind(state.config.listen)
             .await
@@ -244,6 +245,16 @@ impl Server {
         }
         tracing::info!("shutting down");
         self.stop().await
+    }
+}
+
+/// Every customer holds a socket, and the usual soft limit of 1,024 open files
+/// would cap a server at about a thousand customers: raise it to the hard limit,
+/// which needs no privilege.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
 }
 
