@@ -11,16 +11,32 @@ type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const BIN: &str = env!("CARGO_BIN_EXE_frontdesk");
 
+/// `cmd` without the caller's `FRONTDESK_*` settings: tests must not pick up a
+/// developer's environment.
+fn isolated(mut cmd: Command) -> Command {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FRONTDESK_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 fn frontdesk(args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args);
-    // Tests must not pick up a developer's settings.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FRONTDESK_") {
-            c.env_remove(k);
-        }
-    }
-    c
+    isolated(c)
+}
+
+/// Runs `frontdesk <args>` with `input` on standard input; all output collected.
+fn run_with_input(args: &[&str], input: &[u8]) -> Result<Output> {
+    let mut child = frontdesk(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().ok_or("stdin")?.write_all(input)?;
+    Ok(child.wait_with_output()?)
 }
 
 fn run(args: &[&str]) -> Result<Output> {
@@ -358,23 +374,16 @@ async fn the_demo_runs_is_safe_to_rerun_and_serves_the_terminal_client() -> Resu
     api.login("admin", &password).await?;
 
     // The scripted terminal client: one choice per line, each screen printed.
-    let mut child = frontdesk(&[
-        "customer",
-        "--url",
-        &first.url,
-        "--phone",
-        "+1 (201) 555-0123",
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()?;
-    child
-        .stdin
-        .take()
-        .ok_or("stdin")?
-        .write_all(b"1\n1\nback\n9\nhome\n6\nend\n")?;
-    let out = child.wait_with_output()?;
+    let out = run_with_input(
+        &[
+            "customer",
+            "--url",
+            &first.url,
+            "--phone",
+            "+1 (201) 555-0123",
+        ],
+        b"1\n1\nback\n9\nhome\n6\nend\n",
+    )?;
     let transcript = text(&out.stdout);
     assert!(out.status.success(), "{transcript}\n{}", text(&out.stderr));
     assert!(
@@ -535,26 +544,19 @@ fn the_server_survives_a_closed_stdout() -> Result {
 async fn agent_add_creates_a_login() -> Result {
     let dir = tempfile::tempdir()?;
     let data = dir.path().to_str().ok_or("path")?;
-    let mut child = frontdesk(&[
-        "agent",
-        "add",
-        "dora",
-        "--name",
-        "Dora Lee",
-        "--admin",
-        "--data-dir",
-        data,
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()?;
-    child
-        .stdin
-        .take()
-        .ok_or("stdin")?
-        .write_all(b"a long enough password\n")?;
-    let out = child.wait_with_output()?;
+    let out = run_with_input(
+        &[
+            "agent",
+            "add",
+            "dora",
+            "--name",
+            "Dora Lee",
+            "--admin",
+            "--data-dir",
+            data,
+        ],
+        b"a long enough password\n",
+    )?;
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Taken names and short passwords are refused.
     let mut child = frontdesk(&["agent", "add", "dora", "--data-dir", data])
@@ -592,12 +594,7 @@ fn the_server_raises_its_open_file_limit() -> Result {
         "-c",
         &format!("ulimit -Sn 256 && exec {BIN} serve --listen 127.0.0.1:0 --data-dir {data}"),
     ]);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FRONTDESK_") {
-            cmd.env_remove(k);
-        }
-    }
-    let server = spawn_server(cmd, 1)?;
+    let server = spawn_server(isolated(cmd), 1)?;
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id()))?;
     let line = limits
         .lines()
