@@ -70,6 +70,15 @@ impl ItemId {
     }
 }
 
+/// Lets maps keyed by `ItemId` be probed with a `&str` from the wire, without
+/// allocating. Sound because the derived `Hash` and `Eq` of this one-field newtype
+/// are exactly those of its `String`, which are those of `str`.
+impl std::borrow::Borrow<str> for ItemId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for ItemId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -314,10 +323,7 @@ impl Menu {
     /// Looks up an item by its textual id (as received from a client).
     #[must_use]
     pub fn item_by_str(&self, id: &str) -> Option<&MenuItem> {
-        // ItemId is a transparent String wrapper, so a map keyed by it can be probed
-        // without allocating only via Borrow; a short-lived allocation is cheaper
-        // than the unsafe alternative and ids are at most 64 bytes.
-        self.items.get(&ItemId(id.to_owned()))
+        self.items.get(id)
     }
 
     /// The parent submenu of an item; `None` for the root.

@@ -246,6 +246,28 @@ mod tests {
     }
 
     #[test]
+    fn every_top_level_setting_can_come_from_the_environment() {
+        // KEYS filters FRONTDESK_* variables; a setting missing from it would be
+        // ignored silently when set in the environment.
+        let all = Config {
+            database_url: Some("sqlite://x.db".into()),
+            metrics_token: Some("t".into()),
+            ..Config::default()
+        };
+        let value = serde_json::to_value(&all).unwrap();
+        let mut fields: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut keys = KEYS.to_vec();
+        fields.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
+    }
+
+    #[test]
     fn printed_config_reads_back() {
         let c = Config {
             database_url: Some("sqlite://x.db".into()),

@@ -190,13 +190,15 @@ impl Session {
                 }
                 Ok(None) => break Stop::Gone,
                 Ok(Some(Err(e))) => {
-                    // tungstenite reports an over-size frame as a capacity error;
-                    // everything else is a broken connection.
-                    let text = e.to_string();
-                    if text.contains("Space limit exceeded")
-                        || text.contains("too long")
-                        || text.contains("Capacity")
-                    {
+                    // An over-size frame is tungstenite's capacity error (the
+                    // message or frame limit set in `upgrade`); anything else is
+                    // a broken connection.
+                    let e = e.into_inner();
+                    let too_large = matches!(
+                        e.downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
+                        Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
+                    );
+                    if too_large {
                         break Stop::Close(
                             ErrorCode::MessageTooLarge,
                             format!(

@@ -11,7 +11,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
+use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 
 /// Prefix of API login tokens.
@@ -32,8 +32,9 @@ pub fn new_token(prefix: &str) -> String {
 pub fn new_password() -> String {
     const SET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
+    // `gen_range` is uniform; `next_u32() % len` would favour the first letters.
     (0..16)
-        .map(|_| SET[(rng.next_u32() as usize) % SET.len()] as char)
+        .map(|_| SET[rng.gen_range(0..SET.len())] as char)
         .collect()
 }
 
