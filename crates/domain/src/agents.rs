@@ -63,13 +63,17 @@ pub struct Load {
     pub voice: bool,
     /// Most chats at once.
     pub chat_capacity: u32,
+    /// False while the agent's connection is lost (within its grace period): they
+    /// keep their place in the ready queue but are passed over.
+    pub connected: bool,
 }
 
 impl Load {
     /// Whether this agent could take a customer with `need` now (presence aside).
     #[must_use]
     pub fn fits(&self, need: Need) -> bool {
-        !self.voice
+        self.connected
+            && !self.voice
             && match need {
                 Need::Chat => self.chats < self.chat_capacity,
                 Need::Voice => self.chats == 0,
@@ -77,7 +81,7 @@ impl Load {
     }
 
     fn has_room(&self) -> bool {
-        self.fits(Need::Chat)
+        !self.voice && self.chats < self.chat_capacity
     }
 
     /// The state shown for this load.
@@ -156,6 +160,7 @@ impl<A: Clone + Eq + Hash> AgentPool<A> {
             chats: 0,
             voice: false,
             chat_capacity,
+            connected: true,
         });
         load.chat_capacity = chat_capacity.max(1);
         load.presence = Presence::Available;
@@ -171,6 +176,53 @@ impl<A: Clone + Eq + Hash> AgentPool<A> {
             load.presence = presence;
         }
         self.ready.retain(|a| a != agent);
+    }
+
+    /// Restores work in hand (after a restart) without moving the agent in the
+    /// ready queue; an agent not known yet is added offline.
+    pub fn hold(&mut self, agent: &A, need: Need, chat_capacity: u32) {
+        let load = self.loads.entry(agent.clone()).or_insert(Load {
+            presence: Presence::Offline,
+            chats: 0,
+            voice: false,
+            chat_capacity: chat_capacity.max(1),
+            connected: true,
+        });
+        match need {
+            Need::Chat => load.chats += 1,
+            Need::Voice => load.voice = true,
+        }
+        if !load.has_room() {
+            self.ready.retain(|a| a != agent);
+        }
+    }
+
+    /// The agent's connection was lost: they keep their place in the ready queue
+    /// and their work in hand, but get no new customer until [`Self::reconnect`].
+    pub fn disconnect(&mut self, agent: &A) {
+        if let Some(load) = self.loads.get_mut(agent) {
+            load.connected = false;
+        }
+    }
+
+    /// The agent is back: they can be given customers again from their place.
+    pub fn reconnect(&mut self, agent: &A) {
+        if let Some(load) = self.loads.get_mut(agent) {
+            load.connected = true;
+        }
+    }
+
+    /// Forgets an agent with nothing in hand (gone for good); one with work in hand
+    /// is only made offline.
+    pub fn forget(&mut self, agent: &A) {
+        self.set_unavailable(agent, Presence::Offline);
+        if self
+            .loads
+            .get(agent)
+            .is_some_and(|l| l.chats == 0 && !l.voice)
+        {
+            self.loads.remove(agent);
+        }
     }
 
     /// The first agent in the ready queue who can take `need`, without taking them.
@@ -262,6 +314,39 @@ mod tests {
         assert!(p.take(&1, Need::Voice));
         assert!(!p.take(&1, Need::Chat), "nothing beside a call");
         assert_eq!(p.first_fit(Need::Chat), None);
+    }
+
+    #[test]
+    fn a_disconnected_agent_keeps_their_place_but_is_passed_over() {
+        let mut p = AgentPool::new();
+        p.set_available(&1, 1);
+        p.set_available(&2, 1);
+        p.disconnect(&1);
+        assert_eq!(p.first_fit(Need::Chat), Some(&2));
+        assert!(!p.take(&1, Need::Chat));
+        assert_eq!(p.ready().copied().collect::<Vec<_>>(), [1, 2]);
+        p.reconnect(&1);
+        assert_eq!(p.first_fit(Need::Chat), Some(&1), "back at their place");
+        p.forget(&2);
+        assert!(p.load(&2).is_none());
+        assert!(p.take(&1, Need::Chat));
+        p.forget(&1);
+        assert_eq!(p.state(&1), AgentState::Offline, "kept while serving");
+    }
+
+    #[test]
+    fn restored_work_keeps_the_ready_order() {
+        let mut p = AgentPool::new();
+        for a in [1, 2, 3] {
+            p.set_available(&a, 2);
+        }
+        p.hold(&1, Need::Chat, 2);
+        p.hold(&3, Need::Chat, 2);
+        p.hold(&3, Need::Chat, 2);
+        p.hold(&9, Need::Voice, 1);
+        assert_eq!(p.ready().copied().collect::<Vec<_>>(), [1, 2], "3 is full");
+        assert_eq!(p.load(&1).unwrap().chats, 1);
+        assert_eq!(p.state(&9), AgentState::Offline);
     }
 
     #[test]

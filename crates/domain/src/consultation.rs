@@ -13,8 +13,12 @@
 //! every unacknowledged request after a reconnect without anything being recorded
 //! twice.
 //!
+//! Choosing a chat item answers [`Outcome::AskAgent`]: the caller puts the
+//! customer in the waiting queue (see [`crate::queue`]); the consultation itself
+//! stays on its screen, so the menu remains usable while they wait or chat.
+//!
 //! # Out of scope
-//! Voice, chat and bot items are judged here (they end up in the record) but the
+//! Voice and bot items are judged here (they end up in the record) but the
 //! services themselves live in later modules; for now they answer
 //! [`Outcome::Unavailable`].
 
@@ -33,6 +37,9 @@ pub enum Request {
     Home,
     /// End the consultation.
     End,
+    /// Leave the waiting queue. The caller checks that the customer is waiting
+    /// before applying it.
+    Cancel,
 }
 
 /// Why a consultation ended.
@@ -75,6 +82,10 @@ pub enum Outcome {
     Content(ItemId),
     /// The item is a service that is not available; the screen stays.
     Unavailable(ItemId, ItemKind),
+    /// The customer asked for an agent by choosing this chat item; the screen stays.
+    AskAgent(ItemId),
+    /// The customer left the waiting queue; the screen stays.
+    LeftQueue,
     /// The consultation is over.
     Ended,
 }
@@ -89,6 +100,8 @@ pub enum Served {
     Shown,
     /// The service is not available yet.
     Unavailable,
+    /// The customer was put in the waiting queue for an agent.
+    Queued,
 }
 
 impl Served {
@@ -99,6 +112,7 @@ impl Served {
             Served::Opened => "opened",
             Served::Shown => "shown",
             Served::Unavailable => "unavailable",
+            Served::Queued => "queued",
         }
     }
 
@@ -109,6 +123,7 @@ impl Served {
             "opened" => Some(Served::Opened),
             "shown" => Some(Served::Shown),
             "unavailable" => Some(Served::Unavailable),
+            "queued" => Some(Served::Queued),
             _ => None,
         }
     }
@@ -283,6 +298,7 @@ impl Consultation {
                 self.ended = Some(EndReason::Customer);
                 Ok(step(Outcome::Ended, None))
             }
+            Request::Cancel => Ok(step(Outcome::LeftQueue, None)),
             Request::Select(id) => {
                 let item = menu
                     .item_by_str(id)
@@ -299,7 +315,8 @@ impl Consultation {
                         (Outcome::Menu, Served::Opened)
                     }
                     ItemKind::Content => (Outcome::Content(item.id.clone()), Served::Shown),
-                    kind @ (ItemKind::Voice | ItemKind::Chat | ItemKind::Bot) => (
+                    ItemKind::Chat => (Outcome::AskAgent(item.id.clone()), Served::Queued),
+                    kind @ (ItemKind::Voice | ItemKind::Bot) => (
                         Outcome::Unavailable(item.id.clone(), kind),
                         Served::Unavailable,
                     ),
@@ -347,7 +364,7 @@ root = "main"
 id = "main"
 kind = "submenu"
 title = "Main"
-children = ["billing", "call", "faq"]
+children = ["billing", "call", "chat", "faq"]
 [[item]]
 id = "billing"
 kind = "submenu"
@@ -372,6 +389,10 @@ text = "Roaming is free."
 id = "call"
 kind = "voice"
 title = "Talk to an agent"
+[[item]]
+id = "chat"
+kind = "chat"
+title = "Chat with an agent"
 [[item]]
 id = "faq"
 kind = "content"
@@ -441,6 +462,20 @@ text = "Read this."
         ));
         assert_eq!(s.record.unwrap().served, Served::Unavailable);
         assert_eq!(c.screen().as_str(), "main");
+    }
+
+    #[test]
+    fn a_chat_item_asks_for_an_agent_and_cancel_keeps_the_screen() {
+        let m = menu();
+        let mut c = Consultation::start(&m, 1);
+        let s = c.apply(&m, 1, &sel("chat")).unwrap();
+        assert_eq!(s.outcome, Outcome::AskAgent(ItemId::new("chat").unwrap()));
+        assert_eq!(s.record.unwrap().served, Served::Queued);
+        assert_eq!(Served::parse("queued"), Some(Served::Queued));
+        let s = c.apply(&m, 2, &Request::Cancel).unwrap();
+        assert_eq!((s.outcome, s.record), (Outcome::LeftQueue, None));
+        assert_eq!(c.screen().as_str(), "main");
+        assert_eq!(c.last_req(), 2);
     }
 
     #[test]

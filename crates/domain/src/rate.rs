@@ -4,6 +4,8 @@
 //! It is a dozen lines; a crate such as `governor` would bring its own clock and
 //! atomics, which a per-connection, single-owner bucket does not need.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 /// Allows `rate` events per second on average, and bursts of up to `burst`.
@@ -45,9 +47,108 @@ impl TokenBucket {
     }
 }
 
+/// Failed attempts per key (a username, an address): after `limit` failures
+/// within `window`, the key is refused until `window` has passed since the
+/// failure that reached the limit. A success clears the key. This is what slows
+/// password guessing without locking out a user for long.
+#[derive(Debug, Clone)]
+pub struct FailureThrottle<K> {
+    limit: u32,
+    window: Duration,
+    keys: HashMap<K, Failures>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    first: Instant,
+    locked_until: Option<Instant>,
+}
+
+impl<K: Eq + Hash + Clone> FailureThrottle<K> {
+    /// At most `limit` failures per `window`.
+    #[must_use]
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit: limit.max(1),
+            window,
+            keys: HashMap::new(),
+        }
+    }
+
+    /// Whether `key` may try now.
+    ///
+    /// # Errors
+    /// How long until it may.
+    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        match self.keys.get(key).and_then(|f| f.locked_until) {
+            Some(until) if until > now => Err(until - now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failure of `key`.
+    pub fn failed(&mut self, key: &K, now: Instant) {
+        if self.keys.len() > 100_000 {
+            let window = self.window;
+            self.keys.retain(|_, f| {
+                now.saturating_duration_since(f.first) < window
+                    || f.locked_until.is_some_and(|u| u > now)
+            });
+        }
+        let f = self.keys.entry(key.clone()).or_insert(Failures {
+            count: 0,
+            first: now,
+            locked_until: None,
+        });
+        if now.saturating_duration_since(f.first) >= self.window
+            || f.locked_until.is_some_and(|u| u <= now)
+        {
+            *f = Failures {
+                count: 0,
+                first: now,
+                locked_until: None,
+            };
+        }
+        f.count += 1;
+        if f.count >= self.limit {
+            f.locked_until = Some(now + self.window);
+        }
+    }
+
+    /// Clears `key` after a success.
+    pub fn succeeded(&mut self, key: &K) {
+        self.keys.remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_lock_a_key_for_the_window_and_success_clears_it() {
+        let t0 = Instant::now();
+        let w = Duration::from_secs(60);
+        let mut t = FailureThrottle::new(3, w);
+        for _ in 0..2 {
+            t.failed(&"ann", t0);
+        }
+        assert!(t.check(&"ann", t0).is_ok(), "below the limit");
+        t.failed(&"ann", t0);
+        assert_eq!(t.check(&"ann", t0), Err(w));
+        assert!(t.check(&"bob", t0).is_ok(), "other keys are not touched");
+        assert!(t.check(&"ann", t0 + w).is_ok(), "the lock ends");
+        // Failures spread wider than the window never lock.
+        let mut t = FailureThrottle::new(3, w);
+        for i in 0..10u64 {
+            t.failed(&"ann", t0 + Duration::from_secs(40 * i));
+            assert!(t.check(&"ann", t0 + Duration::from_secs(40 * i)).is_ok());
+        }
+        t.failed(&"ann", t0);
+        t.succeeded(&"ann");
+        assert!(t.check(&"ann", t0).is_ok());
+    }
 
     #[test]
     fn allows_a_burst_then_the_rate() {

@@ -8,6 +8,7 @@
 //! Errors have one shape everywhere: a stable snake_case [`ErrorCode`] under
 //! `error` and an English `message`. Clients translate by code, never by message.
 
+pub mod agent;
 pub mod rest;
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,21 @@ pub enum ClientMessage {
         /// Request number.
         req: u64,
     },
+    /// Leave the waiting queue (after choosing a chat item).
+    Cancel {
+        /// Request number.
+        req: u64,
+    },
+    /// A chat message to the agent serving this consultation. Not a numbered
+    /// request: it is acknowledged by [`ServerMessage::Said`] once stored, and a
+    /// resend with the same `id` is recognised and not stored twice.
+    Say {
+        /// The client's id for this message (1 to 64 characters, unique within
+        /// the consultation): what makes a resend recognisable.
+        id: String,
+        /// The text (plain text; at most 4000 characters).
+        text: String,
+    },
     /// Heartbeat; answered with [`ServerMessage::Pong`].
     Ping {
         /// Echoed back.
@@ -85,7 +101,9 @@ impl ClientMessage {
     }
 
     /// Every `type` a client may send, for error messages and documentation.
-    pub const TYPES: [&'static str; 6] = ["hello", "select", "back", "home", "end", "ping"];
+    pub const TYPES: [&'static str; 8] = [
+        "hello", "select", "back", "home", "end", "cancel", "say", "ping",
+    ];
 
     /// The request number, for messages that are numbered requests.
     #[must_use]
@@ -94,8 +112,11 @@ impl ClientMessage {
             ClientMessage::Select { req, .. }
             | ClientMessage::Back { req }
             | ClientMessage::Home { req }
-            | ClientMessage::End { req } => Some(*req),
-            ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => None,
+            | ClientMessage::End { req }
+            | ClientMessage::Cancel { req } => Some(*req),
+            ClientMessage::Hello { .. }
+            | ClientMessage::Say { .. }
+            | ClientMessage::Ping { .. } => None,
         }
     }
 
@@ -108,44 +129,54 @@ impl ClientMessage {
     /// `Option<u64>` is the request number when one could be read, so the error can
     /// answer that request.
     pub fn parse(text: &str) -> Result<Self, (ErrorCode, String, Option<u64>)> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            (
-                ErrorCode::MalformedJson,
-                format!("not valid JSON: {e}"),
-                None,
-            )
-        })?;
-        let Some(obj) = value.as_object() else {
-            return Err((
-                ErrorCode::MalformedJson,
-                "a message must be a JSON object".into(),
-                None,
-            ));
-        };
-        let req = obj.get("req").and_then(serde_json::Value::as_u64);
-        match obj.get("type").and_then(serde_json::Value::as_str) {
-            None => {
-                return Err((
-                    ErrorCode::UnknownMessageType,
-                    "a message needs a string field `type`".into(),
-                    req,
-                ));
-            }
-            Some(t) if !Self::TYPES.contains(&t) => {
-                let shown: String = t.chars().take(40).collect();
-                return Err((
-                    ErrorCode::UnknownMessageType,
-                    format!(
-                        "unknown message type '{shown}' (known: {})",
-                        Self::TYPES.join(", ")
-                    ),
-                    req,
-                ));
-            }
-            Some(_) => {}
-        }
-        serde_json::from_value(value).map_err(|e| (ErrorCode::InvalidMessage, e.to_string(), req))
+        parse_tagged(text, &Self::TYPES)
     }
+}
+
+/// Reads one text frame as a message tagged by `type`, one of `types`: the
+/// parser of both WebSocket protocols. The `Option<u64>` of an error is the
+/// frame's `req` when one could be read.
+pub(crate) fn parse_tagged<T: serde::de::DeserializeOwned>(
+    text: &str,
+    types: &[&str],
+) -> Result<T, (ErrorCode, String, Option<u64>)> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        (
+            ErrorCode::MalformedJson,
+            format!("not valid JSON: {e}"),
+            None,
+        )
+    })?;
+    let Some(obj) = value.as_object() else {
+        return Err((
+            ErrorCode::MalformedJson,
+            "a message must be a JSON object".into(),
+            None,
+        ));
+    };
+    let req = obj.get("req").and_then(serde_json::Value::as_u64);
+    match obj.get("type").and_then(serde_json::Value::as_str) {
+        None => {
+            return Err((
+                ErrorCode::UnknownMessageType,
+                "a message needs a string field `type`".into(),
+                req,
+            ));
+        }
+        Some(t) if !types.contains(&t) => {
+            let shown: String = t.chars().take(40).collect();
+            return Err((
+                ErrorCode::UnknownMessageType,
+                format!(
+                    "unknown message type '{shown}' (known: {})",
+                    types.join(", ")
+                ),
+                req,
+            ));
+        }
+        Some(_) => {}
+    }
+    serde_json::from_value(value).map_err(|e| (ErrorCode::InvalidMessage, e.to_string(), req))
 }
 
 /// Messages from the server to a customer's device.
@@ -202,6 +233,75 @@ pub enum ServerMessage {
         /// How many service items the record holds.
         items_recorded: u32,
     },
+    /// The customer is waiting for an agent: sent on joining the queue and again
+    /// whenever their place or the estimate changes.
+    Queued {
+        /// 1 for the next customer served.
+        position: u32,
+        /// Customers waiting in all.
+        waiting: u32,
+        /// Estimated wait until an agent takes them, in milliseconds; absent while
+        /// no agent is taking customers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimated_wait_ms: Option<u64>,
+        /// Agents taking customers now (idle or busy).
+        agents_available: u32,
+        /// True when they were put back at the head because their agent vanished.
+        #[serde(default)]
+        requeued: bool,
+    },
+    /// An agent has taken the customer: the chat is open. Also sent after a resume
+    /// during a chat, with every message so far.
+    AgentJoined {
+        /// The service's id.
+        service: String,
+        /// Who serves them.
+        agent: AgentCard,
+        /// The chat so far, oldest first.
+        messages: Vec<ChatLine>,
+    },
+    /// A chat message from the agent.
+    Chat {
+        /// The service.
+        service: String,
+        /// The message.
+        line: ChatLine,
+    },
+    /// The customer's `say` is stored under `seq`.
+    Said {
+        /// The client's message id.
+        id: String,
+        /// The service.
+        service: String,
+        /// Its place in the consultation's chat.
+        seq: u64,
+        /// When it was stored (Unix ms).
+        at_ms: i64,
+        /// True when this id was stored before (a resend); nothing changed.
+        #[serde(default)]
+        duplicate: bool,
+    },
+    /// The agent's connection dropped (`online: false`) or came back.
+    AgentStatus {
+        /// The service.
+        service: String,
+        /// Whether the agent is connected.
+        online: bool,
+        /// While offline: how long the server waits for them before putting the
+        /// customer back at the head of the queue.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace_ms: Option<u64>,
+    },
+    /// The service with the agent is over; the customer is back at the menu.
+    ServiceEnded {
+        /// The service.
+        service: String,
+        /// `agent` (the agent ended it) or `agent_lost` (the agent did not come
+        /// back; a `queued` with `requeued: true` follows).
+        reason: String,
+        /// The screen to show.
+        screen: Screen,
+    },
     /// Answer to `ping`.
     Pong {
         /// The ping's nonce.
@@ -213,6 +313,9 @@ pub enum ServerMessage {
         /// The request refused, when the error answers one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req: Option<u64>,
+        /// The chat message refused, when the error answers a `say`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         /// Stable machine-readable code.
         error: ErrorCode,
         /// English explanation for people and logs.
@@ -221,6 +324,30 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
+}
+
+/// One chat message, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChatLine {
+    /// Its place in the consultation's chat: 1, 2, 3, … with no gaps.
+    pub seq: u64,
+    /// `customer` or `agent`.
+    pub from: String,
+    /// Plain text; clients show it as text, never as HTML.
+    pub text: String,
+    /// When it was stored (Unix ms).
+    pub at_ms: i64,
+    /// The sender's client message id.
+    pub id: String,
+}
+
+/// The agent serving a customer, as the customer sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentCard {
+    /// The agent's id.
+    pub id: i64,
+    /// Their display name.
+    pub name: String,
 }
 
 /// A menu screen: a submenu and its items, as text.
@@ -365,6 +492,14 @@ error_codes! {
     Conflict = "conflict",
     /// Too many attempts; slow down.
     TooManyRequests = "too_many_requests",
+    /// `cancel` while not in the waiting queue.
+    NotQueued = "not_queued",
+    /// A chat item chosen while already waiting or in a chat.
+    AlreadyWaiting = "already_waiting",
+    /// `say` while no agent serves this consultation.
+    NotInChat = "not_in_chat",
+    /// An agent acted on a service that is not theirs (or is over).
+    NotYourCustomer = "not_your_customer",
     /// Something failed inside the server; it is logged. Retry later.
     Internal = "internal",
 }
@@ -426,6 +561,11 @@ mod tests {
             ClientMessage::Back { req: 2 },
             ClientMessage::Home { req: 3 },
             ClientMessage::End { req: 4 },
+            ClientMessage::Cancel { req: 5 },
+            ClientMessage::Say {
+                id: "c1".into(),
+                text: "hi".into(),
+            },
             ClientMessage::Ping { nonce: Some(9) },
         ];
         for m in msgs {
@@ -472,6 +612,7 @@ mod tests {
     fn server_errors_use_the_shared_shape() {
         let m = ServerMessage::Error {
             req: Some(3),
+            id: None,
             error: ErrorCode::UnknownItem,
             message: "no".into(),
             retry_after_ms: None,

@@ -178,3 +178,35 @@ pub struct CustomersImported {
     /// The imported customers by tier name; tiers with none are left out.
     pub by_tier: std::collections::BTreeMap<String, u32>,
 }
+
+/// A new agent account (`POST /api/agents`, admins only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgent {
+    /// Login name.
+    pub username: String,
+    /// Name shown to customers.
+    pub display_name: String,
+    /// Password (at least 10 characters).
+    pub password: String,
+    /// Most text chats at once; default `queue.default_chat_capacity`.
+    #[serde(default)]
+    pub chat_capacity: Option<u32>,
+}
+
+/// An agent and what they are doing now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AgentSummary {
+    /// Account id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// `agent` or `admin`.
+    pub role: String,
+    /// Most text chats at once.
+    pub chat_capacity: u32,
+    /// `idle`, `busy`, `away` or `offline`.
+    pub state: String,
+}

@@ -1,5 +1,6 @@
 //! PROTOCOL.md documents every message type and error code.
 
+use frontdesk_protocol::agent::AgentClientMessage;
 use frontdesk_protocol::{ClientMessage, ErrorCode};
 
 const DOC: &str = include_str!("../../../PROTOCOL.md");
@@ -15,8 +16,36 @@ fn every_client_message_type_is_documented() {
 }
 
 #[test]
+fn every_agent_message_type_is_documented() {
+    for t in AgentClientMessage::TYPES {
+        assert!(
+            DOC.contains(&format!("| `{t}` |")),
+            "PROTOCOL.md has no row for agent message `{t}`"
+        );
+    }
+}
+
+#[test]
 fn every_server_message_type_is_documented() {
-    for t in ["welcome", "screen", "ack", "ended", "pong", "error"] {
+    for t in [
+        "welcome",
+        "screen",
+        "ack",
+        "ended",
+        "queued",
+        "agent_joined",
+        "chat",
+        "said",
+        "agent_status",
+        "service_ended",
+        "pong",
+        "error",
+        // agent protocol
+        "state",
+        "queue",
+        "assigned",
+        "customer_status",
+    ] {
         assert!(
             DOC.contains(&format!("| `{t}` |")),
             "PROTOCOL.md has no row for server message `{t}`"

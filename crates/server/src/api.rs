@@ -4,17 +4,24 @@
 //! # Layout
 //! - this file: health, login, callers ([`Caller`], [`Admin`]), menus, consultations.
 //! - `customers`: `/api/customers`, customer facts and value tiers.
+//! - `agents`: `/api/agents`, `/api/queue`, `/api/logout`.
 
+mod agents;
 mod customers;
 pub mod extract;
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use frontdesk_domain::rate::FailureThrottle;
 use frontdesk_protocol::rest::{
     ConsultationSummary, Health, LoginRequest, LoginResponse, MenuImported, MenuVersionInfo,
     ServiceRecord, ServiceRecordItem,
@@ -43,13 +50,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/consultations", get(list_consultations))
         .route("/api/consultations/{id}", get(service_record))
         .merge(customers::router())
+        .merge(agents::router())
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "frontdesk", description = "Self-hosted customer service: the digital service menu, its records, and administration. Customers use the WebSocket at /ws (see PROTOCOL.md)."),
     paths(health, login, list_menus, import_menu, export_current_menu, export_menu, list_consultations, service_record,
-          customers::list_customers, customers::get_customer, customers::put_customer, customers::import_customers),
+          customers::list_customers, customers::get_customer, customers::put_customer, customers::import_customers,
+          agents::list_agents, agents::add_agent, agents::queue, agents::logout),
     components(schemas(ErrorBody, ErrorCode, Problem)),
     modifiers(&BearerAuth),
 )]
@@ -105,13 +114,120 @@ async fn health(State(app): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Logs an agent or admin in; answers a bearer token.
+/// Name of the console's session cookie.
+pub const SESSION_COOKIE: &str = "fd_session";
+
+/// Failed logins allowed per username, and per client address, within a minute;
+/// then that username (or address) waits out the minute.
+const LOGIN_FAILURES_PER_USER: u32 = 5;
+const LOGIN_FAILURES_PER_ADDR: u32 = 30;
+
+/// Who has been failing to log in (see [`FailureThrottle`]).
+#[derive(Debug)]
+pub struct LoginThrottle {
+    users: FailureThrottle<String>,
+    addrs: FailureThrottle<IpAddr>,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self {
+            users: FailureThrottle::new(LOGIN_FAILURES_PER_USER, Duration::from_secs(60)),
+            addrs: FailureThrottle::new(LOGIN_FAILURES_PER_ADDR, Duration::from_secs(60)),
+        }
+    }
+}
+
+/// The client's address, when the server knows it (not in `oneshot` tests).
+#[derive(Debug)]
+pub struct PeerIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(a)| a.ip()),
+        ))
+    }
+}
+
+/// The login token of a request: `Authorization: Bearer`, else the session cookie.
+#[must_use]
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(t.trim().to_owned());
+    }
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn session_cookie(token: &str, max_age_secs: i64) -> HeaderValue {
+    // HttpOnly: scripts cannot read it; SameSite=Strict: other sites cannot make
+    // the browser send it (no cross-site request forgery, no cross-site WebSocket).
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("fd_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+}
+
+fn too_many_attempts(wait: Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(RETRY_AFTER, HeaderValue::from(secs))],
+        Json(ErrorBody {
+            error: ErrorCode::TooManyRequests,
+            message: format!("too many failed logins; try again in {secs} s"),
+            problems: Vec::new(),
+        }),
+    )
+        .into_response()
+}
+
+/// Logs an agent or admin in; answers a bearer token and sets it as the
+/// console's session cookie (`fd_session`, HttpOnly). After 5 failures for one
+/// username (or 30 from one address) within a minute, answers 429 with
+/// `Retry-After` until the minute is over.
 #[utoipa::path(post, path = "/api/login", request_body = LoginRequest, responses(
-    (status = 200, body = LoginResponse), (status = 401, body = ErrorBody)))]
+    (status = 200, body = LoginResponse), (status = 401, body = ErrorBody),
+    (status = 429, body = ErrorBody, description = "too many failed logins; see Retry-After")))]
 async fn login(
     State(app): State<AppState>,
+    PeerIp(ip): PeerIp,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<Json<LoginResponse>, ApiError> {
+) -> Result<Response, ApiError> {
+    let user_key = req.username.trim().to_lowercase();
+    {
+        let t = app.logins.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let refused = t
+            .users
+            .check(&user_key, now)
+            .err()
+            .or_else(|| ip.and_then(|ip| t.addrs.check(&ip, now).err()));
+        if let Some(wait) = refused {
+            tracing::warn!(user = %user_key, "login refused: too many failures");
+            return Ok(too_many_attempts(wait));
+        }
+    }
     let account = app.store.account_by_username(&req.username).await?;
     // Verify against a fixed hash when the user does not exist, so the answer takes
     // as long either way and does not reveal which usernames exist.
@@ -123,8 +239,20 @@ async fn login(
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     let Some(account) = account.filter(|_| ok) else {
+        let mut t = app.logins.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        t.users.failed(&user_key, now);
+        if let Some(ip) = ip {
+            t.addrs.failed(&ip, now);
+        }
+        tracing::warn!(user = %user_key, "login failed");
         return Err(ApiError::Unauthorized("wrong username or password".into()));
     };
+    app.logins
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .users
+        .succeeded(&user_key);
     let token = new_token(LOGIN_PREFIX);
     let now = now_ms();
     let expires = now + i64::from(app.config.limits.login_hours) * 3_600_000;
@@ -132,11 +260,16 @@ async fn login(
         .create_api_session(&token_hash(&token), account.id, now, expires)
         .await?;
     tracing::info!(user = %account.username, role = %account.role, "login");
-    Ok(Json(LoginResponse {
-        token,
-        role: account.role,
-        expires_at: rfc3339(expires),
-    }))
+    let cookie = session_cookie(&token, i64::from(app.config.limits.login_hours) * 3600);
+    Ok((
+        [(SET_COOKIE, cookie)],
+        Json(LoginResponse {
+            token,
+            role: account.role,
+            expires_at: rfc3339(expires),
+        }),
+    )
+        .into_response())
 }
 
 /// An argon2id hash of a random string nobody knows.
@@ -159,13 +292,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let missing = || ApiError::Unauthorized("send `Authorization: Bearer <token>`".into());
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(missing)?;
+        let token = session_token(&parts.headers).ok_or_else(missing)?;
+        let token = token.as_str();
         let bad = || ApiError::Unauthorized("the token is unknown or expired".into());
         if token.starts_with(LOGIN_PREFIX) {
             let account = app

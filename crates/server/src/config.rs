@@ -34,6 +34,8 @@ pub struct Config {
     /// important tiers, then the general ones, then new customers. It does not
     /// change how customers are tiered (that is `[tiers]`). See `docs/tiers.md`.
     pub tier_order: TierOrder,
+    /// The waiting queue and agents' grace periods.
+    pub queue: QueueConfig,
     /// Limits that protect the server from clients.
     pub limits: Limits,
     /// Bearer token for `/metrics`. Unset (the default): `/metrics` answers
@@ -55,6 +57,40 @@ pub enum Durability {
     Full,
     /// fsync at checkpoints.
     Normal,
+}
+
+/// See [`Config::queue`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Length of an arrival period in seconds. Customers who asked for an agent
+    /// in an earlier period are always served before later ones, whatever their
+    /// tier; within a period, by `tier_order`, then arrival (`docs/queue.md`).
+    pub period_secs: u32,
+    /// Seconds a waiting customer whose connection dropped keeps their place;
+    /// after that they are removed as abandoned.
+    pub customer_grace_secs: u32,
+    /// Seconds an agent whose connection dropped (or who has not reconnected
+    /// after a restart) keeps their place in the idle queue and their customers;
+    /// after that their customers go back to the head of the waiting queue.
+    pub agent_grace_secs: u32,
+    /// Mean service time assumed for wait estimates until services have been
+    /// measured, in seconds.
+    pub mean_service_secs: u32,
+    /// Text chats an agent holds at once unless an admin sets otherwise.
+    pub default_chat_capacity: u32,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            period_secs: 300,
+            customer_grace_secs: 30,
+            agent_grace_secs: 30,
+            mean_service_secs: 180,
+            default_chat_capacity: 1,
+        }
+    }
 }
 
 /// Per-connection and per-session limits.
@@ -95,6 +131,7 @@ impl Default for Config {
             durability: Durability::Full,
             default_region: "US".into(),
             tier_order: TierOrder::default(),
+            queue: QueueConfig::default(),
             limits: Limits::default(),
             metrics_token: None,
             tiers: TierRules::default(),
@@ -147,13 +184,14 @@ pub enum ConfigError {
 
 /// Top-level keys, so that unrelated `FRONTDESK_*` variables (`FRONTDESK_CONFIG`,
 /// `FRONTDESK_LOG`, test switches) are not mistaken for settings.
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "listen",
     "data_dir",
     "database_url",
     "durability",
     "default_region",
     "tier_order",
+    "queue",
     "limits",
     "tiers",
     "metrics_token",
@@ -207,6 +245,13 @@ impl Config {
         if l.messages_per_sec == 0 || l.burst == 0 || l.idle_timeout_secs == 0 {
             return Err(ConfigError::Unusable(
                 "limits: messages_per_sec, burst and idle_timeout_secs must be above 0".into(),
+            ));
+        }
+        let q = &self.queue;
+        if q.period_secs == 0 || q.mean_service_secs == 0 || q.default_chat_capacity == 0 {
+            return Err(ConfigError::Unusable(
+                "queue: period_secs, mean_service_secs and default_chat_capacity must be above 0"
+                    .into(),
             ));
         }
         self.tiers.check().map_err(ConfigError::Unusable)?;

@@ -23,14 +23,16 @@ use frontdesk_domain::consultation::{
 use frontdesk_domain::menu::{ItemKind, Menu};
 use frontdesk_domain::phone::Phone;
 use frontdesk_domain::rate::TokenBucket;
+use frontdesk_domain::tier::Tier;
 use frontdesk_protocol::{
     ClientMessage, Content, Crumb, Entry, ErrorCode, Limits, Notice, PROTOCOL_VERSION, Screen,
     ServerMessage,
 };
-use frontdesk_store::{NewConsultation, NewServiceItem, StepWrite};
+use frontdesk_store::{ChatWrite, NewConsultation, NewServiceItem, QueueWrite, StepWrite};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::AppState;
+use crate::desk::{Phase, Push, chat_line};
 use crate::metrics::Kind;
 use crate::secret::{RESUME_PREFIX, new_token, token_hash};
 use crate::time::now_ms;
@@ -119,6 +121,7 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 /// A consultation attached to this connection.
 struct Attached {
     id: String,
+    phone: String,
     menu: Arc<Menu>,
     state: Consultation,
 }
@@ -143,6 +146,9 @@ struct Session {
     stop_rx: mpsc::Receiver<oneshot::Sender<()>>,
     /// Set when another connection took over: answer it once we are out.
     stopped_for: Option<oneshot::Sender<()>>,
+    /// What the desk tells this consultation (queue places, the agent's messages).
+    push_tx: mpsc::UnboundedSender<Push>,
+    push_rx: mpsc::UnboundedReceiver<Push>,
 }
 
 impl Session {
@@ -150,7 +156,10 @@ impl Session {
         let l = &app.config.limits;
         let bucket = TokenBucket::new(l.messages_per_sec, l.burst, Instant::now());
         let (stop_tx, stop_rx) = mpsc::channel(1);
+        let (push_tx, push_rx) = mpsc::unbounded_channel();
         Self {
+            push_tx,
+            push_rx,
             app,
             socket,
             conn: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
@@ -165,6 +174,9 @@ impl Session {
     async fn run(mut self) {
         let idle = Duration::from_secs(u64::from(self.app.config.limits.idle_timeout_secs));
         let shutdown = self.app.shutdown.clone();
+        // The idle timeout counts from the last frame received; pushes to the
+        // customer do not keep a silent connection open.
+        let mut deadline = tokio::time::Instant::now() + idle;
         let stop = loop {
             let frame = tokio::select! {
                 biased;
@@ -175,8 +187,15 @@ impl Session {
                     self.stopped_for = Some(done);
                     break Stop::Close(ErrorCode::Superseded, "this consultation was resumed on another connection".into(), close_code::POLICY);
                 }
-                frame = tokio::time::timeout(idle, self.socket.recv()) => frame,
+                Some(push) = self.push_rx.recv() => {
+                    match self.deliver(push).await {
+                        Ok(()) => continue,
+                        Err(stop) => break stop,
+                    }
+                }
+                frame = tokio::time::timeout_at(deadline, self.socket.recv()) => frame,
             };
+            deadline = tokio::time::Instant::now() + idle;
             let msg = match frame {
                 Err(_) => {
                     break Stop::Close(
@@ -254,6 +273,7 @@ impl Session {
                 let _ = self
                     .send(&ServerMessage::Error {
                         req,
+                        id: None,
                         error: ErrorCode::RateLimited,
                         message: format!("too many messages; not applied: send it again as a new request in {ms} ms"),
                         retry_after_ms: Some(ms),
@@ -304,6 +324,8 @@ impl Session {
             ClientMessage::Back { req } => self.request(req, Request::Back).await,
             ClientMessage::Home { req } => self.request(req, Request::Home).await,
             ClientMessage::End { req } => self.request(req, Request::End).await,
+            ClientMessage::Cancel { req } => self.request(req, Request::Cancel).await,
+            ClientMessage::Say { id, text } => self.say(id, text).await,
         }
     }
 
@@ -338,7 +360,17 @@ impl Session {
             )),
         };
         match outcome {
-            Ok(welcome) => self.send(&welcome).await,
+            Ok(welcome) => {
+                self.send(&welcome).await?;
+                if let Some(att) = &self.attached {
+                    let id = att.id.clone();
+                    self.app
+                        .desk
+                        .customer_attached(&id, self.conn, self.push_tx.clone())
+                        .await;
+                }
+                Ok(())
+            }
             Err((code, message)) => {
                 self.error(None, code, message).await;
                 Ok(())
@@ -382,7 +414,12 @@ impl Session {
         self.app.metrics.consultations_started.inc();
         tracing::info!(consultation = %id, phone = %phone.masked(), menu_version = version, "consultation started");
         let welcome = self.welcome(&id, token, &menu, &state, false);
-        self.attached = Some(Attached { id, menu, state });
+        self.attached = Some(Attached {
+            id,
+            phone: phone.as_str().to_owned(),
+            menu,
+            state,
+        });
         Ok(welcome)
     }
 
@@ -448,6 +485,7 @@ impl Session {
         let welcome = self.welcome(&row.id, token.to_owned(), &menu, &state, true);
         self.attached = Some(Attached {
             id: row.id,
+            phone: row.phone,
             menu,
             state,
         });
@@ -494,9 +532,20 @@ impl Session {
                 .await;
             return Ok(());
         };
-        let (id, menu) = (att.id.clone(), att.menu.clone());
+        let (id, menu, phone) = (att.id.clone(), att.menu.clone(), att.phone.clone());
+        let phase = self.app.desk.phase(&id);
+        if request == Request::Cancel && req > att.state.last_req() && phase != Phase::Waiting {
+            att.state.refuse(req);
+            self.error(
+                Some(req),
+                ErrorCode::NotQueued,
+                "you are not waiting for an agent".into(),
+            )
+            .await;
+            return Ok(());
+        }
         let mut next = att.state.clone();
-        let step = match next.apply(&menu, req, &request) {
+        let mut step = match next.apply(&menu, req, &request) {
             Ok(step) => step,
             Err(e) => {
                 att.state = next; // the refusal answers `req`; a resend is a duplicate
@@ -516,12 +565,42 @@ impl Session {
                 .await?;
             return self.send(&ServerMessage::Ack { req }).await;
         }
+        // A chat item while already waiting or chatting: say so, queue nothing.
+        let already = matches!(step.outcome, Outcome::AskAgent(_)) && phase != Phase::Menu;
+        if already {
+            step.record = None;
+        }
+        let now = now_ms();
+        let tier = if matches!(step.outcome, Outcome::AskAgent(_)) && !already {
+            Self::tier_of(&self.app, &phone).await
+        } else {
+            Tier::New
+        };
+        let queue = match &step.outcome {
+            Outcome::AskAgent(_) if !already => Some(QueueWrite::Join {
+                tier: tier.as_str(),
+                need: "chat",
+            }),
+            Outcome::LeftQueue => Some(QueueWrite::Leave),
+            Outcome::Ended if phase != Phase::Menu => Some(QueueWrite::Leave),
+            _ => None,
+        };
         let ending = step.outcome == Outcome::Ended;
         // Claim 2: the content goes out first, then it is recorded. An ending is
         // recorded first: `ended` reports the stored record.
         if !ending {
-            self.send(&reply(&id, &menu, req, &step, &next, None))
-                .await?;
+            let mut answer = reply(&id, &menu, req, &step, &next, None);
+            if already && let ServerMessage::Screen { notice, .. } = &mut answer {
+                *notice = Some(Notice {
+                    code: "already_waiting".into(),
+                    item: match &step.outcome {
+                        Outcome::AskAgent(item) => item.to_string(),
+                        _ => String::new(),
+                    },
+                    message: "You are already waiting for, or talking with, an agent.".into(),
+                });
+            }
+            self.send(&answer).await?;
         }
         let write = StepWrite {
             consultation: &id,
@@ -534,7 +613,8 @@ impl Session {
                 served: r.served.as_str(),
             }),
             ended: next.ended().map(EndReason::as_str),
-            now: now_ms(),
+            queue,
+            now,
         };
         match self.app.store.save_step(&write).await {
             Ok(items) => {
@@ -546,6 +626,17 @@ impl Session {
                             kind: r.served.as_str(),
                         })
                         .inc();
+                }
+                match &step.outcome {
+                    Outcome::AskAgent(_) if !already => {
+                        let queued = self.app.desk.enqueue(&id, &phone, tier, now).await;
+                        self.send(&queued).await?;
+                    }
+                    Outcome::LeftQueue => self.app.desk.customer_left(&id, "cancelled").await,
+                    Outcome::Ended if phase != Phase::Menu => {
+                        self.app.desk.customer_left(&id, "ended").await;
+                    }
+                    _ => {}
                 }
                 if ending {
                     self.send(&reply(&id, &menu, req, &step, &next, Some(items)))
@@ -578,6 +669,124 @@ impl Session {
         }
     }
 
+    /// The customer's value tier (`new` when they are not known).
+    async fn tier_of(app: &AppState, phone: &str) -> Tier {
+        match app.store.customer_by_phone(phone).await {
+            Ok(Some(c)) => c.tier.parse().unwrap_or(Tier::New),
+            Ok(None) => Tier::New,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read a customer's tier; serving as new");
+                Tier::New
+            }
+        }
+    }
+
+    /// A chat message to the agent: stored, acknowledged, relayed.
+    async fn say(&mut self, msg_id: String, text: String) -> Result<(), Stop> {
+        let Some(att) = &self.attached else {
+            return self
+                .error_for(msg_id, ErrorCode::NotStarted, "send hello first".into())
+                .await;
+        };
+        let consultation = att.id.clone();
+        if let Err(problem) = check_chat(&msg_id, &text) {
+            return self
+                .error_for(msg_id, ErrorCode::InvalidMessage, problem)
+                .await;
+        }
+        let Some(service) = self.app.desk.service_of(&consultation) else {
+            return self
+                .error_for(
+                    msg_id,
+                    ErrorCode::NotInChat,
+                    "no agent is serving you; choose a chat item first".into(),
+                )
+                .await;
+        };
+        let stored = self
+            .app
+            .store
+            .add_chat(&ChatWrite {
+                consultation: &consultation,
+                service: &service.id,
+                sender: "customer",
+                client_id: &msg_id,
+                text: &text,
+                now: now_ms(),
+            })
+            .await;
+        match stored {
+            Ok(stored) => {
+                self.send(&ServerMessage::Said {
+                    id: msg_id,
+                    service: stored.row.service.clone(),
+                    seq: stored.row.seq,
+                    at_ms: stored.row.at,
+                    duplicate: stored.duplicate,
+                })
+                .await?;
+                if !stored.duplicate {
+                    self.app
+                        .metrics
+                        .chat_messages
+                        .get_or_create(&Kind { kind: "customer" })
+                        .inc();
+                    self.app.desk.to_agent(
+                        service.agent,
+                        frontdesk_protocol::agent::AgentServerMessage::Chat {
+                            service: stored.row.service.clone(),
+                            line: chat_line(&stored.row),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(consultation = %consultation, error = %e, "could not store a chat message");
+                self.error_for(
+                    msg_id,
+                    ErrorCode::Internal,
+                    "could not store this message; send it again".into(),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Sends what the desk pushed.
+    async fn deliver(&mut self, push: Push) -> Result<(), Stop> {
+        match push {
+            Push::Send(msg) => self.send(&msg).await,
+            Push::ServiceEnded { service, reason } => {
+                let Some(att) = &self.attached else {
+                    return Ok(());
+                };
+                let msg = ServerMessage::ServiceEnded {
+                    service,
+                    reason: reason.to_owned(),
+                    screen: screen(&att.menu, &att.state),
+                };
+                self.send(&msg).await
+            }
+        }
+    }
+
+    async fn error_for(
+        &mut self,
+        id: String,
+        error: ErrorCode,
+        message: String,
+    ) -> Result<(), Stop> {
+        self.send(&ServerMessage::Error {
+            req: None,
+            id: Some(id),
+            error,
+            message,
+            retry_after_ms: None,
+        })
+        .await
+    }
+
     /// Finishes the close handshake: reads (and ignores) until the client closes,
     /// for at most a second. Dropping a socket with unread bytes makes the kernel
     /// send a reset, which on Linux discards what the client has not read yet, so
@@ -602,6 +811,7 @@ impl Session {
         let _ = self
             .send(&ServerMessage::Error {
                 req,
+                id: None,
                 error,
                 message,
                 retry_after_ms: None,
@@ -632,6 +842,7 @@ impl Session {
                 let _ = self
                     .send(&ServerMessage::Error {
                         req: None,
+                        id: None,
                         error: code,
                         message,
                         retry_after_ms: None,
@@ -659,6 +870,7 @@ impl Session {
         }
         if let Some(att) = &self.attached {
             self.app.live.release(&att.id, self.conn);
+            self.app.desk.customer_detached(&att.id, self.conn);
             if let Err(e) = self.app.store.touch_consultation(&att.id, now_ms()).await {
                 tracing::warn!(consultation = %att.id, error = %e, "could not note the disconnect");
             }
@@ -668,6 +880,30 @@ impl Session {
             let _ = done.send(());
         }
     }
+}
+
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 4000;
+
+/// Checks a chat message's id and text (for customers and agents alike).
+///
+/// # Errors
+/// What is wrong, in English.
+pub fn check_chat(id: &str, text: &str) -> Result<(), String> {
+    let id_len = id.chars().count();
+    if id_len == 0 || id_len > 64 {
+        return Err("a message id must be 1 to 64 characters".into());
+    }
+    if text.trim().is_empty() {
+        return Err("a message needs some text".into());
+    }
+    let n = text.chars().count();
+    if n > MAX_CHAT_CHARS {
+        return Err(format!(
+            "a message of {n} characters; the limit is {MAX_CHAT_CHARS}"
+        ));
+    }
+    Ok(())
 }
 
 /// The answer to an applied request.
@@ -703,7 +939,15 @@ fn reply(
                 message: unavailable_message(*kind).into(),
             }),
         ),
-        Outcome::Menu => (None, None),
+        Outcome::Menu | Outcome::AskAgent(_) => (None, None),
+        Outcome::LeftQueue => (
+            None,
+            Some(Notice {
+                code: "left_queue".into(),
+                item: String::new(),
+                message: "You left the queue.".into(),
+            }),
+        ),
     };
     ServerMessage::Screen {
         req,
@@ -722,9 +966,8 @@ fn internal(e: impl std::fmt::Display) -> (ErrorCode, String) {
 fn unavailable_message(kind: ItemKind) -> &'static str {
     match kind {
         ItemKind::Voice => "Voice calls with an agent are not available yet.",
-        ItemKind::Chat => "Chat with an agent is not available yet.",
         ItemKind::Bot => "The answer bot is not available yet.",
-        ItemKind::Submenu | ItemKind::Content => "This item is not available.",
+        ItemKind::Submenu | ItemKind::Content | ItemKind::Chat => "This item is not available.",
     }
 }
 

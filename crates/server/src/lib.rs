@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`config`]: the typed, layered configuration.
 //! - [`customer`]: the customer WebSocket `/ws`, one task per connection.
+//! - [`agent`]: the agent WebSocket `/agent/ws`, one task per connection.
+//! - [`desk`]: the live waiting queue, idle agents and services (who serves whom).
 //! - [`api`]: REST under `/api` and `/healthz`, with the generated OpenAPI document.
 //! - [`pages`]: the embedded web pages.
 //! - [`menus`]: menu import and the cache of parsed versions.
@@ -14,11 +16,13 @@
 //! [`Server::start`] binds, spawns and returns a handle; tests start one on port 0.
 //! [`app`] builds the router alone, for `oneshot` tests.
 
+pub mod agent;
 pub mod api;
 pub mod config;
 pub mod customer;
 pub mod customers;
 pub mod demo;
+pub mod desk;
 pub mod error;
 pub mod menus;
 pub mod metrics;
@@ -66,6 +70,10 @@ pub struct Shared {
     pub customers: customers::Customers,
     /// Live consultations and the connections holding them.
     pub live: customer::Registry,
+    /// The waiting queue, the agents, and who serves whom.
+    pub desk: Arc<desk::Desk>,
+    /// Failed logins, to slow password guessing.
+    pub logins: std::sync::Mutex<api::LoginThrottle>,
     /// Region for phone numbers without a country prefix.
     pub region: Region,
     /// Cancelled to shut down.
@@ -88,16 +96,30 @@ impl AppState {
     /// When the configuration's region is unknown.
     pub fn new(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let region = frontdesk_domain::phone::region(&config.default_region)?;
+        let metrics = metrics::Metrics::new();
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let desk = Arc::new(desk::Desk::new(
+            config.queue.clone(),
+            config.tier_order.clone(),
+            region,
+            store.clone(),
+            &metrics,
+            shutdown.clone(),
+            tasks.clone(),
+        ));
         Ok(Self(Arc::new(Shared {
             menus: menus::Menus::new(store.clone()),
-            metrics: metrics::Metrics::new(),
+            metrics,
+            desk,
             customers: customers::Customers::new(store.clone(), config.tiers.clone(), region),
             store,
             config,
             live: customer::Registry::default(),
+            logins: std::sync::Mutex::default(),
             region,
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            shutdown,
+            tasks,
         })))
     }
 }
@@ -134,6 +156,7 @@ pub fn app(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes as usize;
     Router::new()
         .route("/ws", axum::routing::get(customer::upgrade))
+        .route("/agent/ws", axum::routing::get(agent::upgrade))
         .route("/metrics", axum::routing::get(metrics::handler))
         .merge(api::router())
         .merge(pages::router())
@@ -181,6 +204,11 @@ impl Server {
     pub async fn start_with(state: AppState) -> anyhow::Result<Self> {
         raise_open_file_limit();
         retier(&state).await.context("recomputing customer tiers")?;
+        state
+            .desk
+            .restore()
+            .await
+            .context("restoring the waiting queue")?;
         let listener = TcpListener::bind(state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
@@ -273,6 +301,7 @@ async fn sweep_abandoned(app: AppState) {
                 for id in ids.iter().filter(|id| !app.live.is_live(id)) {
                     match app.store.abandon_consultation(id, now).await {
                         Ok(true) => {
+                            app.desk.customer_left(id, "abandoned").await;
                             app.metrics
                                 .consultations_ended
                                 .get_or_create(&metrics::Kind { kind: "abandoned" })

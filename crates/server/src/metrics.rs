@@ -49,6 +49,23 @@ pub struct Metrics {
     pub errors: Family<Kind, Counter>,
     /// Seconds from reading a request to acknowledging it (answer + durable record).
     pub request_seconds: Histogram,
+    /// Customers waiting for an agent (set when scraped).
+    pub queue_length: Gauge,
+    /// Seconds the longest-waiting customer has waited (set when scraped).
+    pub queue_oldest_wait_seconds: Gauge,
+    /// Agents by state (set when scraped).
+    pub agents: Family<Kind, Gauge>,
+    /// Customers given to agents.
+    pub assignments: Counter,
+    /// Customers who left the queue without an agent, by reason (`cancelled`,
+    /// `abandoned`, `ended`).
+    pub queue_left: Family<Kind, Counter>,
+    /// Services ended, by reason.
+    pub services_ended: Family<Kind, Counter>,
+    /// Chat messages stored, by sender.
+    pub chat_messages: Family<Kind, Counter>,
+    /// Seconds customers waited before an agent took them.
+    pub queue_wait_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -72,6 +89,15 @@ impl Metrics {
             // 50 µs to ~1.6 s: an in-memory answer is microseconds, a durable
             // commit milliseconds, a stalled disk seconds.
             request_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            queue_length: Gauge::default(),
+            queue_oldest_wait_seconds: Gauge::default(),
+            agents: Family::default(),
+            assignments: Counter::default(),
+            queue_left: Family::default(),
+            services_ended: Family::default(),
+            chat_messages: Family::default(),
+            // 10 ms to ~45 min.
+            queue_wait_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 18)),
             registry: Registry::default(),
         };
         registry.register(
@@ -108,6 +134,42 @@ impl Metrics {
             "request_seconds",
             "Seconds from reading a customer request to acknowledging it",
             m.request_seconds.clone(),
+        );
+        registry.register(
+            "queue_length",
+            "Customers waiting for an agent",
+            m.queue_length.clone(),
+        );
+        registry.register(
+            "queue_oldest_wait_seconds",
+            "Seconds the longest-waiting customer has waited",
+            m.queue_oldest_wait_seconds.clone(),
+        );
+        registry.register("agents", "Agents by state", m.agents.clone());
+        registry.register(
+            "assignments",
+            "Customers given to agents",
+            m.assignments.clone(),
+        );
+        registry.register(
+            "queue_left",
+            "Customers who left the queue without an agent, by reason",
+            m.queue_left.clone(),
+        );
+        registry.register(
+            "services_ended",
+            "Services with an agent ended, by reason",
+            m.services_ended.clone(),
+        );
+        registry.register(
+            "chat_messages",
+            "Chat messages stored, by sender",
+            m.chat_messages.clone(),
+        );
+        registry.register(
+            "queue_wait_seconds",
+            "Seconds customers waited before an agent took them",
+            m.queue_wait_seconds.clone(),
         );
         Self { registry, ..m }
     }
@@ -159,6 +221,7 @@ pub async fn handler(State(app): State<AppState>, req: Request) -> Result<Respon
     app.metrics
         .live_consultations
         .set(i64::try_from(app.live.len()).unwrap_or(i64::MAX));
+    app.desk.observe(&app.metrics);
     Ok((
         StatusCode::OK,
         [(

@@ -152,6 +152,8 @@ pub struct AccountRow {
     pub role: String,
     /// argon2id PHC string.
     pub password_hash: String,
+    /// Most text chats at once.
+    pub chat_capacity: u32,
 }
 
 /// A consultation's stored state.
@@ -241,8 +243,115 @@ pub struct StepWrite<'a> {
     pub item: Option<NewServiceItem<'a>>,
     /// Set when the request ended the consultation: the reason.
     pub ended: Option<&'a str>,
+    /// A change to the waiting queue made by the same request.
+    pub queue: Option<QueueWrite<'a>>,
     /// Unix ms.
     pub now: i64,
+}
+
+/// How a request changes the waiting queue.
+#[derive(Debug, Clone)]
+pub enum QueueWrite<'a> {
+    /// The customer joins the queue.
+    Join {
+        /// Their tier name.
+        tier: &'a str,
+        /// `chat` or `voice`.
+        need: &'a str,
+    },
+    /// The customer leaves the queue (cancelled, or ended the consultation); an
+    /// open service of theirs ends with `customer`.
+    Leave,
+}
+
+/// A customer waiting for an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntryRow {
+    /// Consultation id.
+    pub consultation: String,
+    /// Tier name.
+    pub tier: String,
+    /// `chat` or `voice`.
+    pub need: String,
+    /// When they asked for an agent (Unix ms).
+    pub arrived_at: i64,
+    /// Put back at the head of the queue.
+    pub head: bool,
+}
+
+/// A customer given to an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRow {
+    /// UUIDv7 text.
+    pub id: String,
+    /// Consultation id.
+    pub consultation: String,
+    /// The agent's account id.
+    pub agent_id: i64,
+    /// `chat` or `voice`.
+    pub need: String,
+    /// The customer's tier when queued.
+    pub tier: String,
+    /// When the customer asked for an agent (Unix ms).
+    pub queued_at: i64,
+    /// When the agent got them (Unix ms).
+    pub started_at: i64,
+    /// When it ended.
+    pub ended_at: Option<i64>,
+    /// Why it ended.
+    pub end_reason: Option<String>,
+}
+
+/// A chat message to store.
+#[derive(Debug, Clone)]
+pub struct ChatWrite<'a> {
+    /// Consultation id.
+    pub consultation: &'a str,
+    /// Service id.
+    pub service: &'a str,
+    /// `customer` or `agent`.
+    pub sender: &'a str,
+    /// The sender's message id.
+    pub client_id: &'a str,
+    /// Text.
+    pub text: &'a str,
+    /// Unix ms.
+    pub now: i64,
+}
+
+/// A stored chat message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRow {
+    /// Place in the consultation's chat, from 1.
+    pub seq: u64,
+    /// Service id.
+    pub service: String,
+    /// `customer` or `agent`.
+    pub sender: String,
+    /// The sender's message id.
+    pub client_id: String,
+    /// Text.
+    pub text: String,
+    /// When stored (Unix ms).
+    pub at: i64,
+}
+
+/// What [`Store::add_chat`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatStored {
+    /// The message as stored (the earlier one, for a duplicate).
+    pub row: ChatRow,
+    /// True when this (sender, client id) was stored before; nothing was written.
+    pub duplicate: bool,
+}
+
+/// An agent taking customers, as kept across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceRow {
+    /// Account id.
+    pub agent_id: i64,
+    /// Since when they wait at the back of the idle queue (Unix ms).
+    pub ready_since: i64,
 }
 
 /// The storage interface of frontdesk.
@@ -306,6 +415,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<()>;
     /// The account a live bearer token belongs to.
     async fn api_session(&self, token_hash: &[u8], now: i64) -> Result<Option<AccountRow>>;
+    /// Ends a login session (logout).
+    async fn delete_api_session(&self, token_hash: &[u8]) -> Result<()>;
 
     /// Creates a consultation.
     async fn create_consultation(&self, c: &NewConsultation<'_>) -> Result<()>;
@@ -325,4 +436,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn idle_consultations(&self, before: i64) -> Result<Vec<String>>;
     /// Ends an open consultation as abandoned; false if it was not open.
     async fn abandon_consultation(&self, id: &str, now: i64) -> Result<bool>;
+
+    /// One account by id.
+    async fn account(&self, id: i64) -> Result<Option<AccountRow>>;
+    /// Sets an agent's chat capacity; false if no such account.
+    async fn set_chat_capacity(&self, id: i64, capacity: u32) -> Result<bool>;
+    /// Every account, by username.
+    async fn accounts(&self) -> Result<Vec<AccountRow>>;
+
+    /// Everyone waiting, in no particular order.
+    async fn queue_entries(&self) -> Result<Vec<QueueEntryRow>>;
+    /// Takes a customer out of the queue without a request (abandoned); true if
+    /// they were waiting.
+    async fn leave_queue(&self, consultation: &str) -> Result<bool>;
+    /// Starts services: each row is inserted and its customer leaves the queue,
+    /// all in one transaction.
+    async fn start_services(&self, services: &[ServiceRow]) -> Result<()>;
+    /// Ends an open service with `reason`; with `requeue` the customer is put back
+    /// at the head of the queue in the same transaction. False if it was not open.
+    async fn end_service(&self, id: &str, reason: &str, requeue: bool, now: i64) -> Result<bool>;
+    /// Every open service.
+    async fn open_services(&self) -> Result<Vec<ServiceRow>>;
+    /// A consultation's services, oldest first.
+    async fn services_of(&self, consultation: &str) -> Result<Vec<ServiceRow>>;
+    /// Stores a chat message under the next `seq` of its consultation, unless the
+    /// sender stored this client id before (then returns that one).
+    async fn add_chat(&self, chat: &ChatWrite<'_>) -> Result<ChatStored>;
+    /// A consultation's chat, by `seq`.
+    async fn chat(&self, consultation: &str) -> Result<Vec<ChatRow>>;
+    /// Records that an agent waits at the back of the idle queue from `since`
+    /// (`None`: they stopped taking customers).
+    async fn set_presence(&self, agent_id: i64, ready_since: Option<i64>) -> Result<()>;
+    /// Agents taking customers, by `ready_since`.
+    async fn presences(&self) -> Result<Vec<PresenceRow>>;
 }

@@ -15,8 +15,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccountRow, ConsultationRow, CustomerFilter, CustomerRecord, CustomerRow, ImportCounts,
-    MenuRow, NewConsultation, Result, ServiceItemRow, StepWrite, Store, StoreError, TierChange,
+    AccountRow, ChatRow, ChatStored, ChatWrite, ConsultationRow, CustomerFilter, CustomerRecord,
+    CustomerRow, ImportCounts, MenuRow, NewConsultation, PresenceRow, QueueEntryRow, QueueWrite,
+    Result, ServiceItemRow, ServiceRow, StepWrite, Store, StoreError, TierChange,
 };
 
 /// The SQLite store. Cheap to clone (a pool handle).
@@ -87,6 +88,33 @@ fn account_row(r: &SqliteRow) -> Result<AccountRow> {
         display_name: r.try_get("display_name")?,
         role: r.try_get("role")?,
         password_hash: r.try_get("password_hash")?,
+        chat_capacity: to_u32(r.try_get("chat_capacity")?),
+    })
+}
+
+fn service_row(r: &SqliteRow) -> Result<ServiceRow> {
+    Ok(ServiceRow {
+        id: r.try_get("id")?,
+        consultation: r.try_get("consultation_id")?,
+        agent_id: r.try_get("agent_id")?,
+        need: r.try_get("need")?,
+        tier: r.try_get("tier")?,
+        queued_at: r.try_get("queued_at")?,
+        started_at: r.try_get("started_at")?,
+        ended_at: r.try_get("ended_at")?,
+        end_reason: r.try_get("end_reason")?,
+    })
+}
+
+fn chat_row(r: &SqliteRow) -> Result<ChatRow> {
+    let seq: i64 = r.try_get("seq")?;
+    Ok(ChatRow {
+        seq: u64::try_from(seq).unwrap_or(0),
+        service: r.try_get("service_id")?,
+        sender: r.try_get("sender")?,
+        client_id: r.try_get("client_id")?,
+        text: r.try_get("text")?,
+        at: r.try_get("at")?,
     })
 }
 
@@ -478,6 +506,37 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        if updated == 1 {
+            match &s.queue {
+                Some(QueueWrite::Join { tier, need }) => {
+                    sqlx::query(
+                        "INSERT OR IGNORE INTO queue_entries (consultation_id, tier, need, arrived_at, head) \
+                         VALUES (?, ?, ?, ?, 0)",
+                    )
+                    .bind(s.consultation)
+                    .bind(tier)
+                    .bind(need)
+                    .bind(s.now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Some(QueueWrite::Leave) => {
+                    sqlx::query("DELETE FROM queue_entries WHERE consultation_id = ?")
+                        .bind(s.consultation)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "UPDATE services SET ended_at = ?, end_reason = 'customer' \
+                         WHERE consultation_id = ? AND ended_at IS NULL",
+                    )
+                    .bind(s.now)
+                    .bind(s.consultation)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {}
+            }
+        }
         let items: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM service_items WHERE consultation_id = ?")
                 .bind(s.consultation)
@@ -550,15 +609,241 @@ impl Store for SqliteStore {
     }
 
     async fn abandon_consultation(&self, id: &str, now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let n = sqlx::query(
             "UPDATE consultations SET ended_at = ?, end_reason = 'abandoned' WHERE id = ? AND ended_at IS NULL",
         )
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        sqlx::query("DELETE FROM queue_entries WHERE consultation_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE services SET ended_at = ?, end_reason = 'abandoned' WHERE consultation_id = ? AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(n == 1)
+    }
+
+    async fn delete_api_session(&self, token_hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM api_sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn account(&self, id: i64) -> Result<Option<AccountRow>> {
+        sqlx::query("SELECT * FROM accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| account_row(&r))
+            .transpose()
+    }
+
+    async fn set_chat_capacity(&self, id: i64, capacity: u32) -> Result<bool> {
+        let n = sqlx::query("UPDATE accounts SET chat_capacity = ? WHERE id = ?")
+            .bind(i64::from(capacity))
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn accounts(&self) -> Result<Vec<AccountRow>> {
+        sqlx::query("SELECT * FROM accounts ORDER BY username")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(account_row)
+            .collect()
+    }
+
+    async fn queue_entries(&self) -> Result<Vec<QueueEntryRow>> {
+        let rows = sqlx::query("SELECT * FROM queue_entries")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueueEntryRow {
+                    consultation: r.try_get("consultation_id")?,
+                    tier: r.try_get("tier")?,
+                    need: r.try_get("need")?,
+                    arrived_at: r.try_get("arrived_at")?,
+                    head: r.try_get::<i64, _>("head")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    async fn leave_queue(&self, consultation: &str) -> Result<bool> {
+        let n = sqlx::query("DELETE FROM queue_entries WHERE consultation_id = ?")
+            .bind(consultation)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn start_services(&self, services: &[ServiceRow]) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for sv in services {
+            sqlx::query("DELETE FROM queue_entries WHERE consultation_id = ?")
+                .bind(&sv.consultation)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO services (id, consultation_id, agent_id, need, tier, queued_at, started_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&sv.id)
+            .bind(&sv.consultation)
+            .bind(sv.agent_id)
+            .bind(&sv.need)
+            .bind(&sv.tier)
+            .bind(sv.queued_at)
+            .bind(sv.started_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn end_service(&self, id: &str, reason: &str, requeue: bool, now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let n = sqlx::query(
+            "UPDATE services SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 && requeue {
+            sqlx::query(
+                "INSERT OR IGNORE INTO queue_entries (consultation_id, tier, need, arrived_at, head) \
+                 SELECT consultation_id, tier, need, queued_at, 1 FROM services WHERE id = ?",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn open_services(&self) -> Result<Vec<ServiceRow>> {
+        sqlx::query("SELECT * FROM services WHERE ended_at IS NULL ORDER BY started_at")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(service_row)
+            .collect()
+    }
+
+    async fn services_of(&self, consultation: &str) -> Result<Vec<ServiceRow>> {
+        sqlx::query("SELECT * FROM services WHERE consultation_id = ? ORDER BY started_at")
+            .bind(consultation)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(service_row)
+            .collect()
+    }
+
+    async fn add_chat(&self, c: &ChatWrite<'_>) -> Result<ChatStored> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let earlier = sqlx::query(
+            "SELECT * FROM chat_messages WHERE consultation_id = ? AND sender = ? AND client_id = ?",
+        )
+        .bind(c.consultation)
+        .bind(c.sender)
+        .bind(c.client_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(r) = earlier {
+            return Ok(ChatStored {
+                row: chat_row(&r)?,
+                duplicate: true,
+            });
+        }
+        let r = sqlx::query(
+            "INSERT INTO chat_messages (consultation_id, seq, service_id, sender, client_id, text, at) \
+             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6 \
+             FROM chat_messages WHERE consultation_id = ?1 RETURNING *",
+        )
+        .bind(c.consultation)
+        .bind(c.service)
+        .bind(c.sender)
+        .bind(c.client_id)
+        .bind(c.text)
+        .bind(c.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let row = chat_row(&r)?;
+        tx.commit().await?;
+        Ok(ChatStored {
+            row,
+            duplicate: false,
+        })
+    }
+
+    async fn chat(&self, consultation: &str) -> Result<Vec<ChatRow>> {
+        sqlx::query("SELECT * FROM chat_messages WHERE consultation_id = ? ORDER BY seq")
+            .bind(consultation)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(chat_row)
+            .collect()
+    }
+
+    async fn set_presence(&self, agent_id: i64, ready_since: Option<i64>) -> Result<()> {
+        match ready_since {
+            Some(since) => {
+                sqlx::query(
+                    "INSERT INTO agent_presence (agent_id, ready_since) VALUES (?, ?) \
+                     ON CONFLICT (agent_id) DO UPDATE SET ready_since = excluded.ready_since",
+                )
+                .bind(agent_id)
+                .bind(since)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM agent_presence WHERE agent_id = ?")
+                    .bind(agent_id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn presences(&self) -> Result<Vec<PresenceRow>> {
+        let rows = sqlx::query("SELECT * FROM agent_presence ORDER BY ready_since, agent_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PresenceRow {
+                    agent_id: r.try_get("agent_id")?,
+                    ready_since: r.try_get("ready_since")?,
+                })
+            })
+            .collect()
     }
 }
 
@@ -594,6 +879,92 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn queue_services_and_chat_survive_as_written() {
+        let (_d, s) = store().await;
+        s.save_menu("m", "h", 1, 0).await.unwrap();
+        let cust = s.upsert_customer("+12015550123", None, 0).await.unwrap();
+        let agent = s
+            .create_account("ann", "Ann", "agent", "h", 0)
+            .await
+            .unwrap();
+        s.create_consultation(&NewConsultation {
+            id: "c1",
+            customer_id: cust,
+            menu_version: 1,
+            resume_hash: b"r",
+            screen: "main",
+            now: 5,
+        })
+        .await
+        .unwrap();
+        let join = StepWrite {
+            consultation: "c1",
+            last_req: 1,
+            screen: "main",
+            item: None,
+            ended: None,
+            queue: Some(QueueWrite::Join {
+                tier: "core",
+                need: "chat",
+            }),
+            now: 10,
+        };
+        s.save_step(&join).await.unwrap();
+        s.save_step(&join).await.unwrap();
+        let q = s.queue_entries().await.unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!((q[0].arrived_at, q[0].head), (10, false));
+        let sv = ServiceRow {
+            id: "s1".into(),
+            consultation: "c1".into(),
+            agent_id: agent,
+            need: "chat".into(),
+            tier: "core".into(),
+            queued_at: 10,
+            started_at: 20,
+            ended_at: None,
+            end_reason: None,
+        };
+        s.start_services(std::slice::from_ref(&sv)).await.unwrap();
+        assert!(
+            s.queue_entries().await.unwrap().is_empty(),
+            "assigned leaves the queue"
+        );
+        assert_eq!(s.open_services().await.unwrap(), std::slice::from_ref(&sv));
+        let say = |sender, id, text| ChatWrite {
+            consultation: "c1",
+            service: "s1",
+            sender,
+            client_id: id,
+            text,
+            now: 30,
+        };
+        let a = s.add_chat(&say("customer", "m1", "hi")).await.unwrap();
+        let b = s.add_chat(&say("agent", "m1", "hello")).await.unwrap();
+        let again = s.add_chat(&say("customer", "m1", "hi")).await.unwrap();
+        assert_eq!((a.row.seq, a.duplicate), (1, false));
+        assert_eq!((b.row.seq, b.duplicate), (2, false), "ids are per sender");
+        assert_eq!((again.row.seq, again.duplicate), (1, true));
+        assert_eq!(s.chat("c1").await.unwrap().len(), 2);
+        // The agent vanished: the customer goes back at the head, keeping their arrival.
+        assert!(s.end_service("s1", "agent_lost", true, 40).await.unwrap());
+        assert!(!s.end_service("s1", "agent", false, 41).await.unwrap());
+        let q = s.queue_entries().await.unwrap();
+        assert_eq!((q[0].arrived_at, q[0].head), (10, true));
+        assert!(s.open_services().await.unwrap().is_empty());
+        s.set_presence(agent, Some(50)).await.unwrap();
+        s.set_presence(agent, Some(60)).await.unwrap();
+        assert_eq!(s.presences().await.unwrap()[0].ready_since, 60);
+        s.set_presence(agent, None).await.unwrap();
+        assert!(s.presences().await.unwrap().is_empty());
+        assert!(s.set_chat_capacity(agent, 3).await.unwrap());
+        assert_eq!(s.account(agent).await.unwrap().unwrap().chat_capacity, 3);
+        // Abandoning the consultation empties the queue of it.
+        assert!(s.abandon_consultation("c1", 70).await.unwrap());
+        assert!(s.queue_entries().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_step_is_recorded_once_even_when_replayed() {
         let (_d, s) = store().await;
         s.save_menu("m", "h", 1, 0).await.unwrap();
@@ -625,6 +996,7 @@ mod tests {
                 served: "shown",
             }),
             ended: None,
+            queue: None,
             now: 6,
         };
         assert_eq!(s.save_step(&step).await.unwrap(), 1);

@@ -125,6 +125,9 @@ enum AgentCommand {
         /// Generate a random password and print it.
         #[arg(long)]
         generate_password: bool,
+        /// Most text chats at once (default: the configured `queue.default_chat_capacity`).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+        chat_capacity: Option<u32>,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -171,9 +174,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             admin,
             generate_password,
+            chat_capacity,
             data,
         }) => {
-            let (_, store) = data.open().await?;
+            let (config, store) = data.open().await?;
             let password = if generate_password {
                 frontdesk_server::secret::new_password()
             } else {
@@ -190,9 +194,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let role = if admin { "admin" } else { "agent" };
             let display = name.unwrap_or_else(|| username.clone());
-            frontdesk_server::create_account(store.as_ref(), &username, &display, role, &password)
-                .await
-                .with_context(|| format!("creating the account '{username}'"))?;
+            let id = frontdesk_server::create_account(
+                store.as_ref(),
+                &username,
+                &display,
+                role,
+                &password,
+            )
+            .await
+            .with_context(|| format!("creating the account '{username}'"))?;
+            let capacity = chat_capacity.unwrap_or(config.queue.default_chat_capacity);
+            store.set_chat_capacity(id, capacity).await?;
             println!("created {role} '{username}'");
             if generate_password {
                 println!("password: {password}");
@@ -249,6 +261,7 @@ fn demo_banner(
         loaded.menu_version
     );
     let _ = writeln!(s, "  Customer page    {url}/");
+    let _ = writeln!(s, "  Agent console    {url}/agent");
     let _ = writeln!(s, "  Health           {url}/healthz");
     let _ = writeln!(s, "  API (OpenAPI)    {url}/api/openapi.json");
     let _ = writeln!(

@@ -1,0 +1,1203 @@
+//! The live desk: who waits for an agent, which agents take customers, who serves
+//! whom, and the connections that must hear about it.
+//!
+//! The decisions are the domain's: [`Dispatcher`] orders the waiting queue
+//! (period, tier, arrival) and pairs the head customer with the head idle agent.
+//! The desk holds one `Dispatcher` under one lock together with the services in
+//! progress, so an assignment and its bookkeeping are a single step: no customer
+//! can get two agents nor an agent more than their capacity, however sessions
+//! interleave. Nothing is awaited while the lock is held; the store is written
+//! before anyone is told (a customer's place in the queue with the request that
+//! asked for it, in [`crate::customer`]; a service before `assigned` is sent), so
+//! a restart rebuilds the same desk from the database ([`Desk::restore`]).
+//!
+//! Connections register a channel here ([`Desk::customer_attached`],
+//! [`Desk::agent_attached`]); the desk pushes to them and never waits for them.
+//! A dropped connection starts a grace period: a waiting customer keeps their
+//! place for `queue.customer_grace_secs`, an agent their place and customers for
+//! `queue.agent_grace_secs`; after that the customer is abandoned, or the agent's
+//! customers go back to the head of the queue.
+//!
+//! # The seam
+//! Everything here is one node's memory. The desk's methods are the interface a
+//! Redis-backed desk shared by several nodes will implement (a later issue); the
+//! ordering and pairing stay in the domain either way.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use frontdesk_domain::agents::{AgentState, Presence};
+use frontdesk_domain::dispatch::Dispatcher;
+use frontdesk_domain::phone::{Phone, Region};
+use frontdesk_domain::queue::{Need, QueuePolicy, Waiting, estimate_wait_ms};
+use frontdesk_domain::tier::{Tier, TierOrder};
+use frontdesk_protocol::agent::{
+    AgentInfo, AgentServerMessage, PresenceChoice, QueueView, ServiceView, Viewed, WaitingView,
+};
+use frontdesk_protocol::{AgentCard, ChatLine, ServerMessage};
+use frontdesk_store::{AccountRow, ChatRow, ServiceRow, Store};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::QueueConfig;
+use crate::metrics::{Kind, Metrics};
+use crate::time::now_ms;
+
+/// The most waiting customers listed to agents in one `queue` message.
+const QUEUE_VIEW_LIMIT: usize = 50;
+
+/// What the desk pushes to a customer's session.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// Send this as it is (boxed: a screen-sized message would make every push
+    /// that size).
+    Send(Box<ServerMessage>),
+    /// The service ended: the session sends `service_ended` with its screen.
+    ServiceEnded {
+        /// The service.
+        service: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+impl Push {
+    /// A message to send as it is.
+    #[must_use]
+    pub fn send(msg: ServerMessage) -> Self {
+        Push::Send(Box::new(msg))
+    }
+}
+
+fn push(msg: ServerMessage) -> Push {
+    Push::send(msg)
+}
+
+/// Where a consultation stands with the desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Neither waiting nor served.
+    Menu,
+    /// In the waiting queue.
+    Waiting,
+    /// Served by an agent.
+    Served(LiveService),
+}
+
+/// A customer in an agent's hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveService {
+    /// Service id.
+    pub id: String,
+    /// Consultation id.
+    pub consultation: String,
+    /// Agent account id.
+    pub agent: i64,
+    /// Chat or voice.
+    pub need: Need,
+    /// The customer's tier when queued.
+    pub tier: Tier,
+    /// The customer's phone (E.164).
+    pub phone: String,
+    /// When they asked for an agent.
+    pub queued_ms: i64,
+    /// When the agent got them.
+    pub started_ms: i64,
+}
+
+/// An agent action refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("that service is not yours, or it is over")]
+pub struct NotYours;
+
+struct CustomerLink {
+    conn: u64,
+    tx: UnboundedSender<Push>,
+}
+
+struct AgentLink {
+    conn: u64,
+    tx: UnboundedSender<AgentServerMessage>,
+}
+
+/// What the desk remembers of a waiting customer besides their place.
+struct WaitMeta {
+    phone: String,
+    requeued: bool,
+    /// The last `(position, estimate)` sent, so only changes are pushed.
+    last_sent: Option<(u32, Option<u64>)>,
+}
+
+struct State {
+    dispatch: Dispatcher<String, i64>,
+    waiting: HashMap<String, WaitMeta>,
+    services: HashMap<String, LiveService>,
+    /// Consultation id → its open service id.
+    serving: HashMap<String, String>,
+    customers: HashMap<String, CustomerLink>,
+    agents: HashMap<i64, AgentLink>,
+    names: HashMap<i64, String>,
+    /// Bumped on every attach, so a grace timer knows whether its party came back.
+    customer_epochs: HashMap<String, u64>,
+    agent_epochs: HashMap<i64, u64>,
+    next_epoch: u64,
+    /// Mean service time in ms, moving with every service that ends.
+    mean_service_ms: f64,
+}
+
+/// Handles to the desk's metrics (they share the registry's counters).
+struct DeskMetrics {
+    assignments: Counter,
+    queue_left: Family<Kind, Counter>,
+    services_ended: Family<Kind, Counter>,
+    queue_wait_seconds: Histogram,
+}
+
+/// The live desk. Shared as `Arc<Desk>`.
+pub struct Desk {
+    config: QueueConfig,
+    region: Region,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    metrics: DeskMetrics,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Desk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desk").finish_non_exhaustive()
+    }
+}
+
+impl Desk {
+    /// An empty desk.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: QueueConfig,
+        order: TierOrder,
+        region: Region,
+        store: Arc<dyn Store>,
+        metrics: &Metrics,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    ) -> Self {
+        let policy = QueuePolicy {
+            period_ms: i64::from(config.period_secs) * 1000,
+            order,
+        };
+        let mean = f64::from(config.mean_service_secs) * 1000.0;
+        Self {
+            config,
+            region,
+            store,
+            shutdown,
+            tasks,
+            metrics: DeskMetrics {
+                assignments: metrics.assignments.clone(),
+                queue_left: metrics.queue_left.clone(),
+                services_ended: metrics.services_ended.clone(),
+                queue_wait_seconds: metrics.queue_wait_seconds.clone(),
+            },
+            state: Mutex::new(State {
+                dispatch: Dispatcher::new(policy),
+                waiting: HashMap::new(),
+                services: HashMap::new(),
+                serving: HashMap::new(),
+                customers: HashMap::new(),
+                agents: HashMap::new(),
+                names: HashMap::new(),
+                customer_epochs: HashMap::new(),
+                agent_epochs: HashMap::new(),
+                next_epoch: 0,
+                mean_service_ms: mean,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Rebuilds the desk from the store after a start: the waiting queue in its
+    /// order, services in progress, and the idle queue. Nobody is connected yet,
+    /// so everyone gets their grace period to come back.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn restore(self: &Arc<Self>) -> anyhow::Result<()> {
+        let entries = self.store.queue_entries().await?;
+        let services = self.store.open_services().await?;
+        let presences = self.store.presences().await?;
+        let mut accounts = HashMap::new();
+        for a in self.store.accounts().await? {
+            accounts.insert(a.id, a);
+        }
+        let mut phones = HashMap::new();
+        for e in &entries {
+            if let Some(c) = self.store.consultation(&e.consultation).await? {
+                phones.insert(e.consultation.clone(), c.phone);
+            }
+        }
+        for s in &services {
+            if let Some(c) = self.store.consultation(&s.consultation).await? {
+                phones.insert(s.consultation.clone(), c.phone);
+            }
+        }
+        let capacity = |id: i64| {
+            accounts
+                .get(&id)
+                .map_or(self.config.default_chat_capacity, |a: &AccountRow| {
+                    a.chat_capacity
+                })
+        };
+        let (waiting, agents) = {
+            let mut st = self.lock();
+            for p in &presences {
+                st.dispatch
+                    .agents
+                    .set_available(&p.agent_id, capacity(p.agent_id));
+            }
+            for s in &services {
+                let need = parse_need(&s.need);
+                st.dispatch
+                    .agents
+                    .hold(&s.agent_id, need, capacity(s.agent_id));
+                let live = LiveService {
+                    id: s.id.clone(),
+                    consultation: s.consultation.clone(),
+                    agent: s.agent_id,
+                    need,
+                    tier: s.tier.parse().unwrap_or(Tier::New),
+                    phone: phones.get(&s.consultation).cloned().unwrap_or_default(),
+                    queued_ms: s.queued_at,
+                    started_ms: s.started_at,
+                };
+                st.serving.insert(s.consultation.clone(), s.id.clone());
+                st.services.insert(s.id.clone(), live);
+            }
+            for (id, a) in &accounts {
+                st.names.insert(*id, a.display_name.clone());
+            }
+            let mut sorted = entries.clone();
+            sorted.sort_by_key(|e| (!e.head, e.arrived_at));
+            for e in sorted {
+                let w = Waiting {
+                    who: e.consultation.clone(),
+                    tier: e.tier.parse().unwrap_or(Tier::New),
+                    arrived_ms: e.arrived_at,
+                    need: parse_need(&e.need),
+                };
+                let pushed = if e.head {
+                    st.dispatch.waiting.push_front(w)
+                } else {
+                    st.dispatch.waiting.push(w)
+                };
+                if pushed.is_ok() {
+                    st.waiting.insert(
+                        e.consultation.clone(),
+                        WaitMeta {
+                            phone: phones.get(&e.consultation).cloned().unwrap_or_default(),
+                            requeued: e.head,
+                            last_sent: None,
+                        },
+                    );
+                }
+            }
+            let agents: Vec<i64> = st.dispatch.agents.agents().map(|(a, _)| *a).collect();
+            for a in &agents {
+                st.dispatch.agents.disconnect(a);
+            }
+            let waiting: Vec<String> = st.waiting.keys().cloned().collect();
+            (waiting, agents)
+        };
+        tracing::info!(
+            waiting = waiting.len(),
+            services = services.len(),
+            agents = agents.len(),
+            "desk restored"
+        );
+        for c in waiting {
+            self.start_customer_grace(c, 0);
+        }
+        for a in agents {
+            self.start_agent_grace(a, 0);
+        }
+        Ok(())
+    }
+
+    /// Sets the gauges that are read at scrape time.
+    pub fn observe(&self, metrics: &Metrics) {
+        let st = self.lock();
+        let q = &st.dispatch.waiting;
+        metrics
+            .queue_length
+            .set(i64::try_from(q.len()).unwrap_or(i64::MAX));
+        let oldest = q
+            .oldest_arrival_ms()
+            .map_or(0, |at| (now_ms() - at).max(0) / 1000);
+        metrics.queue_oldest_wait_seconds.set(oldest);
+        for s in [
+            AgentState::Idle,
+            AgentState::Busy,
+            AgentState::Away,
+            AgentState::Offline,
+        ] {
+            metrics
+                .agents
+                .get_or_create(&Kind { kind: s.as_str() })
+                .set(0);
+        }
+        for (a, _) in st.dispatch.agents.agents() {
+            metrics
+                .agents
+                .get_or_create(&Kind {
+                    kind: agent_state(&st, *a).as_str(),
+                })
+                .inc();
+        }
+    }
+
+    /// An agent's state now.
+    pub fn agent_state(&self, agent: i64) -> AgentState {
+        agent_state(&self.lock(), agent)
+    }
+
+    /// The waiting queue as agents see it.
+    pub fn queue(&self) -> QueueView {
+        queue_view(&self.lock(), self.region)
+    }
+
+    // ----- customers -------------------------------------------------------------
+
+    /// Where a consultation stands.
+    pub fn phase(&self, consultation: &str) -> Phase {
+        let st = self.lock();
+        if st.dispatch.waiting.contains(&consultation.to_owned()) {
+            return Phase::Waiting;
+        }
+        st.serving
+            .get(consultation)
+            .and_then(|id| st.services.get(id))
+            .map_or(Phase::Menu, |s| Phase::Served(s.clone()))
+    }
+
+    /// A connection holds the consultation now: pushes go to `tx`. Tells the
+    /// customer where they stand (their place, or their chat so far) and their
+    /// agent that they are back.
+    pub async fn customer_attached(
+        self: &Arc<Self>,
+        consultation: &str,
+        conn: u64,
+        tx: UnboundedSender<Push>,
+    ) {
+        let served = {
+            let mut st = self.lock();
+            st.next_epoch += 1;
+            let epoch = st.next_epoch;
+            st.customer_epochs.insert(consultation.to_owned(), epoch);
+            st.customers
+                .insert(consultation.to_owned(), CustomerLink { conn, tx });
+            if let Some(meta) = st.waiting.get_mut(consultation) {
+                meta.last_sent = None;
+            }
+            let served = st
+                .serving
+                .get(consultation)
+                .and_then(|id| st.services.get(id))
+                .cloned();
+            if let Some(s) = &served {
+                send_agent(
+                    &st,
+                    s.agent,
+                    AgentServerMessage::CustomerStatus {
+                        service: s.id.clone(),
+                        online: true,
+                    },
+                );
+            } else {
+                self.push_positions(&mut st);
+            }
+            served.map(|s| {
+                let online = st.agents.contains_key(&s.agent);
+                (s, online)
+            })
+        };
+        if let Some((s, agent_online)) = served {
+            let messages = self.chat_lines(consultation).await;
+            let card = self.card(s.agent);
+            let mut st = self.lock();
+            send_customer(
+                &st,
+                consultation,
+                push(ServerMessage::AgentJoined {
+                    service: s.id.clone(),
+                    agent: card,
+                    messages,
+                }),
+            );
+            if !agent_online {
+                send_customer(
+                    &st,
+                    consultation,
+                    push(ServerMessage::AgentStatus {
+                        service: s.id.clone(),
+                        online: false,
+                        grace_ms: Some(u64::from(self.config.agent_grace_secs) * 1000),
+                    }),
+                );
+            }
+            self.push_positions(&mut st);
+        }
+    }
+
+    /// The connection `conn` no longer holds the consultation.
+    pub fn customer_detached(self: &Arc<Self>, consultation: &str, conn: u64) {
+        let mut st = self.lock();
+        if st
+            .customers
+            .get(consultation)
+            .is_none_or(|l| l.conn != conn)
+        {
+            return;
+        }
+        st.customers.remove(consultation);
+        let epoch = st.customer_epochs.get(consultation).copied().unwrap_or(0);
+        if st.dispatch.waiting.contains(&consultation.to_owned()) {
+            drop(st);
+            self.start_customer_grace(consultation.to_owned(), epoch);
+            return;
+        }
+        if let Some(s) = st
+            .serving
+            .get(consultation)
+            .and_then(|id| st.services.get(id))
+        {
+            send_agent(
+                &st,
+                s.agent,
+                AgentServerMessage::CustomerStatus {
+                    service: s.id.clone(),
+                    online: false,
+                },
+            );
+        }
+    }
+
+    /// Puts a customer in the waiting queue (their place is already stored) and
+    /// returns their first `queued`. Then gives out whatever can be given.
+    pub async fn enqueue(
+        self: &Arc<Self>,
+        consultation: &str,
+        phone: &str,
+        tier: Tier,
+        arrived_ms: i64,
+    ) -> ServerMessage {
+        let queued = {
+            let mut st = self.lock();
+            let _ = st.dispatch.enqueue(Waiting {
+                who: consultation.to_owned(),
+                tier,
+                arrived_ms,
+                need: Need::Chat,
+            });
+            st.waiting.insert(
+                consultation.to_owned(),
+                WaitMeta {
+                    phone: phone.to_owned(),
+                    requeued: false,
+                    last_sent: None,
+                },
+            );
+            let queued = queued_message(&mut st, consultation);
+            self.push_positions(&mut st);
+            queued
+        };
+        self.assign().await;
+        queued
+    }
+
+    /// The customer left the queue or their service, by their own request
+    /// (`cancelled`, or `ended` the consultation) or by going away (`abandoned`).
+    /// The store already knows.
+    pub async fn customer_left(self: &Arc<Self>, consultation: &str, why: &'static str) {
+        let now = now_ms();
+        let ended = {
+            let mut st = self.lock();
+            if st
+                .dispatch
+                .waiting
+                .remove(&consultation.to_owned())
+                .is_some()
+            {
+                st.waiting.remove(consultation);
+                self.metrics
+                    .queue_left
+                    .get_or_create(&Kind { kind: why })
+                    .inc();
+                self.push_positions(&mut st);
+                None
+            } else {
+                let reason = if why == "abandoned" {
+                    "abandoned"
+                } else {
+                    "customer"
+                };
+                self.end_in_memory(&mut st, consultation, reason, now)
+                    .map(|s| (s, reason))
+            }
+        };
+        if let Some((s, reason)) = ended {
+            self.after_service(&s, reason, now).await;
+        }
+    }
+
+    /// The customer's open service, if an agent serves them.
+    pub fn service_of(&self, consultation: &str) -> Option<LiveService> {
+        let st = self.lock();
+        st.serving
+            .get(consultation)
+            .and_then(|id| st.services.get(id))
+            .cloned()
+    }
+
+    /// Sends a chat line to the agent of `service`.
+    pub fn to_agent(&self, agent: i64, msg: AgentServerMessage) {
+        send_agent(&self.lock(), agent, msg);
+    }
+
+    /// Sends to the customer holding `consultation`, if connected.
+    pub fn to_customer(&self, consultation: &str, push: Push) {
+        send_customer(&self.lock(), consultation, push);
+    }
+
+    // ----- agents ----------------------------------------------------------------
+
+    /// An agent connected: returns their `welcome`. A second connection of the
+    /// same agent replaces the first (whose channel closes).
+    pub async fn agent_attached(
+        self: &Arc<Self>,
+        account: &AccountRow,
+        conn: u64,
+        tx: UnboundedSender<AgentServerMessage>,
+    ) -> AgentServerMessage {
+        let id = account.id;
+        let services: Vec<LiveService> = {
+            let mut st = self.lock();
+            st.next_epoch += 1;
+            let epoch = st.next_epoch;
+            st.agent_epochs.insert(id, epoch);
+            st.agents.insert(id, AgentLink { conn, tx });
+            st.names.insert(id, account.display_name.clone());
+            st.dispatch.agents.reconnect(&id);
+            let mine: Vec<LiveService> = st
+                .services
+                .values()
+                .filter(|s| s.agent == id)
+                .cloned()
+                .collect();
+            for s in &mine {
+                send_customer(
+                    &st,
+                    &s.consultation,
+                    push(ServerMessage::AgentStatus {
+                        service: s.id.clone(),
+                        online: true,
+                        grace_ms: None,
+                    }),
+                );
+            }
+            self.push_queue(&st);
+            mine
+        };
+        let mut views = Vec::new();
+        for s in &services {
+            views.push(self.service_view(s).await);
+        }
+        views.sort_by_key(|v| v.started_ms);
+        let (state, queue) = {
+            let st = self.lock();
+            (agent_state(&st, id), queue_view(&st, self.region))
+        };
+        // An agent back within their grace period may be owed customers.
+        self.assign().await;
+        AgentServerMessage::Welcome {
+            agent: AgentInfo {
+                id,
+                username: account.username.clone(),
+                name: account.display_name.clone(),
+                chat_capacity: account.chat_capacity,
+            },
+            state: state.as_str().to_owned(),
+            services: views,
+            queue,
+        }
+    }
+
+    /// The agent's connection `conn` closed: they keep their place and customers
+    /// for the grace period.
+    pub fn agent_detached(self: &Arc<Self>, agent: i64, conn: u64) {
+        let mut st = self.lock();
+        if st.agents.get(&agent).is_none_or(|l| l.conn != conn) {
+            return;
+        }
+        st.agents.remove(&agent);
+        st.dispatch.agents.disconnect(&agent);
+        let grace_ms = u64::from(self.config.agent_grace_secs) * 1000;
+        for s in st.services.values().filter(|s| s.agent == agent) {
+            send_customer(
+                &st,
+                &s.consultation,
+                push(ServerMessage::AgentStatus {
+                    service: s.id.clone(),
+                    online: false,
+                    grace_ms: Some(grace_ms),
+                }),
+            );
+        }
+        let epoch = st.agent_epochs.get(&agent).copied().unwrap_or(0);
+        self.push_queue(&st);
+        drop(st);
+        self.start_agent_grace(agent, epoch);
+    }
+
+    /// The agent chose to take customers or not. Returns their state.
+    pub async fn set_presence(
+        self: &Arc<Self>,
+        agent: i64,
+        capacity: u32,
+        choice: PresenceChoice,
+    ) -> AgentState {
+        let now = now_ms();
+        let ready = {
+            let mut st = self.lock();
+            match choice {
+                PresenceChoice::Idle => st.dispatch.agents.set_available(&agent, capacity),
+                PresenceChoice::Away => {
+                    st.dispatch.agents.set_unavailable(&agent, Presence::Away);
+                }
+            }
+            self.push_queue(&st);
+            self.push_positions(&mut st);
+            choice == PresenceChoice::Idle
+        };
+        if let Err(e) = self.store.set_presence(agent, ready.then_some(now)).await {
+            tracing::warn!(agent, error = %e, "could not store an agent's presence");
+        }
+        tracing::info!(agent, state = ?choice, "agent presence");
+        self.assign().await;
+        agent_state(&self.lock(), agent)
+    }
+
+    /// The agent's own open service `service`.
+    ///
+    /// # Errors
+    /// [`NotYours`] if it is not theirs or not open.
+    pub fn service_for(&self, agent: i64, service: &str) -> Result<LiveService, NotYours> {
+        self.lock()
+            .services
+            .get(service)
+            .filter(|s| s.agent == agent)
+            .cloned()
+            .ok_or(NotYours)
+    }
+
+    /// The agent ends their service: the customer goes back to the menu, the agent
+    /// to the back of the idle queue.
+    ///
+    /// # Errors
+    /// [`NotYours`] if it is not theirs or not open.
+    pub async fn end_service(self: &Arc<Self>, agent: i64, service: &str) -> Result<(), NotYours> {
+        let now = now_ms();
+        let s = {
+            let mut st = self.lock();
+            let consultation = st
+                .services
+                .get(service)
+                .filter(|s| s.agent == agent)
+                .map(|s| s.consultation.clone())
+                .ok_or(NotYours)?;
+            self.end_in_memory(&mut st, &consultation, "agent", now)
+                .ok_or(NotYours)?
+        };
+        if let Err(e) = self.store.end_service(&s.id, "agent", false, now).await {
+            tracing::error!(service = %s.id, error = %e, "could not store the end of a service");
+        }
+        self.to_customer(
+            &s.consultation,
+            Push::ServiceEnded {
+                service: s.id.clone(),
+                reason: "agent",
+            },
+        );
+        self.after_service(&s, "agent", now).await;
+        Ok(())
+    }
+
+    // ----- inside ----------------------------------------------------------------
+
+    /// Takes a consultation's open service out of memory and frees its agent.
+    fn end_in_memory(
+        &self,
+        st: &mut State,
+        consultation: &str,
+        reason: &'static str,
+        now: i64,
+    ) -> Option<LiveService> {
+        let id = st.serving.remove(consultation)?;
+        let s = st.services.remove(&id)?;
+        st.dispatch.agents.finish(&s.agent, s.need);
+        #[allow(clippy::cast_precision_loss)]
+        let took = (now - s.started_ms).max(0) as f64;
+        st.mean_service_ms = 0.9 * st.mean_service_ms + 0.1 * took;
+        self.metrics
+            .services_ended
+            .get_or_create(&Kind { kind: reason })
+            .inc();
+        tracing::info!(service = %s.id, agent = s.agent, reason, "service ended");
+        Some(s)
+    }
+
+    /// After a service ended: tell the agent, store their place at the back of the
+    /// idle queue, and give out whatever can be given.
+    async fn after_service(self: &Arc<Self>, s: &LiveService, reason: &'static str, now: i64) {
+        let back_in_queue = {
+            let st = self.lock();
+            send_agent(
+                &st,
+                s.agent,
+                AgentServerMessage::ServiceEnded {
+                    service: s.id.clone(),
+                    reason: reason.to_owned(),
+                },
+            );
+            send_agent(
+                &st,
+                s.agent,
+                AgentServerMessage::State {
+                    state: agent_state(&st, s.agent).as_str().to_owned(),
+                },
+            );
+            self.push_queue(&st);
+            st.dispatch
+                .agents
+                .load(&s.agent)
+                .is_some_and(|l| l.presence == Presence::Available)
+        };
+        if back_in_queue && let Err(e) = self.store.set_presence(s.agent, Some(now)).await {
+            tracing::warn!(agent = s.agent, error = %e, "could not store an agent's presence");
+        }
+        self.assign().await;
+    }
+
+    /// Makes every pairing possible now: stores the services, then tells both sides.
+    pub async fn assign(self: &Arc<Self>) {
+        let now = now_ms();
+        let made: Vec<LiveService> = {
+            let mut st = self.lock();
+            let pairs = st.dispatch.assign();
+            let mut made = Vec::with_capacity(pairs.len());
+            for a in pairs {
+                let meta = st.waiting.remove(&a.customer.who);
+                let s = LiveService {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    consultation: a.customer.who.clone(),
+                    agent: a.agent,
+                    need: a.customer.need,
+                    tier: a.customer.tier,
+                    phone: meta.map(|m| m.phone).unwrap_or_default(),
+                    queued_ms: a.customer.arrived_ms,
+                    started_ms: now,
+                };
+                st.serving.insert(s.consultation.clone(), s.id.clone());
+                st.services.insert(s.id.clone(), s.clone());
+                made.push(s);
+            }
+            made
+        };
+        if made.is_empty() {
+            return;
+        }
+        let rows: Vec<ServiceRow> = made
+            .iter()
+            .map(|s| ServiceRow {
+                id: s.id.clone(),
+                consultation: s.consultation.clone(),
+                agent_id: s.agent,
+                need: need_str(s.need).to_owned(),
+                tier: s.tier.as_str().to_owned(),
+                queued_at: s.queued_ms,
+                started_at: s.started_ms,
+                ended_at: None,
+                end_reason: None,
+            })
+            .collect();
+        if let Err(e) = self.store.start_services(&rows).await {
+            // Held in memory all the same: the chat works, and a restart finds
+            // the customers still queued and serves them again.
+            tracing::error!(error = %e, "could not store new services");
+        }
+        for s in &made {
+            self.metrics.assignments.inc();
+            #[allow(clippy::cast_precision_loss)]
+            self.metrics
+                .queue_wait_seconds
+                .observe((now - s.queued_ms).max(0) as f64 / 1000.0);
+            tracing::info!(service = %s.id, consultation = %s.consultation, agent = s.agent, "customer assigned");
+            let view = self.service_view(s).await;
+            let messages = view.messages.clone();
+            let card = self.card(s.agent);
+            let st = self.lock();
+            send_customer(
+                &st,
+                &s.consultation,
+                push(ServerMessage::AgentJoined {
+                    service: s.id.clone(),
+                    agent: card,
+                    messages,
+                }),
+            );
+            send_agent(&st, s.agent, AgentServerMessage::Assigned { service: view });
+            send_agent(
+                &st,
+                s.agent,
+                AgentServerMessage::State {
+                    state: agent_state(&st, s.agent).as_str().to_owned(),
+                },
+            );
+        }
+        let mut st = self.lock();
+        self.push_queue(&st);
+        self.push_positions(&mut st);
+    }
+
+    fn card(&self, agent: i64) -> AgentCard {
+        AgentCard {
+            id: agent,
+            name: self.lock().names.get(&agent).cloned().unwrap_or_default(),
+        }
+    }
+
+    async fn chat_lines(&self, consultation: &str) -> Vec<ChatLine> {
+        match self.store.chat(consultation).await {
+            Ok(rows) => rows.iter().map(chat_line).collect(),
+            Err(e) => {
+                tracing::error!(consultation, error = %e, "could not read a chat");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn service_view(&self, s: &LiveService) -> ServiceView {
+        let viewed = match self.store.service_items(&s.consultation).await {
+            Ok(items) => items
+                .into_iter()
+                .map(|i| Viewed {
+                    item: i.item_id,
+                    title: i.title,
+                    kind: i.kind,
+                    at_ms: i.at,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(consultation = %s.consultation, error = %e, "could not read a service record");
+                Vec::new()
+            }
+        };
+        let messages = self.chat_lines(&s.consultation).await;
+        let customer_online = self.lock().customers.contains_key(&s.consultation);
+        ServiceView {
+            id: s.id.clone(),
+            consultation: s.consultation.clone(),
+            phone: s.phone.clone(),
+            tier: s.tier.as_str().to_owned(),
+            need: need_str(s.need).to_owned(),
+            queued_ms: s.queued_ms,
+            started_ms: s.started_ms,
+            viewed,
+            messages,
+            customer_online,
+        }
+    }
+
+    /// Sends every waiting customer whose place or estimate changed a `queued`.
+    fn push_positions(&self, st: &mut State) {
+        let State {
+            dispatch,
+            waiting,
+            customers,
+            mean_service_ms,
+            ..
+        } = st;
+        let agents = available_agents(dispatch);
+        let total = u32::try_from(dispatch.waiting.len()).unwrap_or(u32::MAX);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let mean = *mean_service_ms as u64;
+        for (i, w) in dispatch.waiting.iter().enumerate() {
+            let Some(meta) = waiting.get_mut(&w.who) else {
+                continue;
+            };
+            let now = (
+                u32::try_from(i + 1).unwrap_or(u32::MAX),
+                estimate_wait_ms(i, agents, mean),
+            );
+            if meta.last_sent == Some(now) {
+                continue;
+            }
+            if let Some(link) = customers.get(&w.who) {
+                meta.last_sent = Some(now);
+                let _ = link.tx.send(push(ServerMessage::Queued {
+                    position: now.0,
+                    waiting: total,
+                    estimated_wait_ms: now.1,
+                    agents_available: u32::try_from(agents).unwrap_or(u32::MAX),
+                    requeued: meta.requeued,
+                }));
+            }
+        }
+    }
+
+    /// Sends every connected agent the queue.
+    fn push_queue(&self, st: &State) {
+        if st.agents.is_empty() {
+            return;
+        }
+        let view = queue_view(st, self.region);
+        for link in st.agents.values() {
+            let _ = link.tx.send(AgentServerMessage::Queue {
+                queue: view.clone(),
+            });
+        }
+    }
+
+    fn start_customer_grace(self: &Arc<Self>, consultation: String, epoch: u64) {
+        let desk = self.clone();
+        let grace = Duration::from_secs(u64::from(self.config.customer_grace_secs));
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(grace) => desk.customer_grace_over(&consultation, epoch).await,
+            }
+        });
+    }
+
+    async fn customer_grace_over(self: &Arc<Self>, consultation: &str, epoch: u64) {
+        {
+            let st = self.lock();
+            let came_back = st.customers.contains_key(consultation)
+                || st.customer_epochs.get(consultation).copied().unwrap_or(0) != epoch;
+            if came_back || !st.dispatch.waiting.contains(&consultation.to_owned()) {
+                return;
+            }
+        }
+        match self.store.leave_queue(consultation).await {
+            Ok(_) => {
+                tracing::info!(consultation, "waiting customer gone: removed as abandoned");
+                self.customer_left(consultation, "abandoned").await;
+            }
+            Err(e) => {
+                tracing::warn!(consultation, error = %e, "could not remove an abandoned customer")
+            }
+        }
+    }
+
+    fn start_agent_grace(self: &Arc<Self>, agent: i64, epoch: u64) {
+        let desk = self.clone();
+        let grace = Duration::from_secs(u64::from(self.config.agent_grace_secs));
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(grace) => desk.agent_grace_over(agent, epoch).await,
+            }
+        });
+    }
+
+    /// The agent did not come back: their customers go back to the head of the
+    /// queue, and they leave the idle queue.
+    async fn agent_grace_over(self: &Arc<Self>, agent: i64, epoch: u64) {
+        let now = now_ms();
+        let lost: Vec<LiveService> = {
+            let mut st = self.lock();
+            let came_back = st.agents.contains_key(&agent)
+                || st.agent_epochs.get(&agent).copied().unwrap_or(0) != epoch;
+            if came_back {
+                return;
+            }
+            let ids: Vec<String> = st
+                .services
+                .values()
+                .filter(|s| s.agent == agent)
+                .map(|s| s.consultation.clone())
+                .collect();
+            let mut lost = Vec::new();
+            for c in ids {
+                if let Some(s) = self.end_in_memory(&mut st, &c, "agent_lost", now) {
+                    let _ = st.dispatch.waiting.push_front(Waiting {
+                        who: s.consultation.clone(),
+                        tier: s.tier,
+                        arrived_ms: s.queued_ms,
+                        need: s.need,
+                    });
+                    st.waiting.insert(
+                        s.consultation.clone(),
+                        WaitMeta {
+                            phone: s.phone.clone(),
+                            requeued: true,
+                            last_sent: None,
+                        },
+                    );
+                    lost.push(s);
+                }
+            }
+            st.dispatch.agents.forget(&agent);
+            lost
+        };
+        tracing::info!(
+            agent,
+            customers = lost.len(),
+            "agent did not come back; customers requeued at the head"
+        );
+        for s in &lost {
+            if let Err(e) = self.store.end_service(&s.id, "agent_lost", true, now).await {
+                tracing::error!(service = %s.id, error = %e, "could not requeue a customer");
+            }
+            self.to_customer(
+                &s.consultation,
+                Push::ServiceEnded {
+                    service: s.id.clone(),
+                    reason: "agent_lost",
+                },
+            );
+        }
+        if let Err(e) = self.store.set_presence(agent, None).await {
+            tracing::warn!(agent, error = %e, "could not store an agent's presence");
+        }
+        {
+            let mut st = self.lock();
+            self.push_queue(&st);
+            self.push_positions(&mut st);
+        }
+        self.assign().await;
+    }
+}
+
+fn send_customer(st: &State, consultation: &str, push: Push) {
+    if let Some(link) = st.customers.get(consultation) {
+        let _ = link.tx.send(push);
+    }
+}
+
+fn send_agent(st: &State, agent: i64, msg: AgentServerMessage) {
+    if let Some(link) = st.agents.get(&agent) {
+        let _ = link.tx.send(msg);
+    }
+}
+
+/// Agents taking customers now and connected: those the estimate counts on.
+fn available_agents(d: &Dispatcher<String, i64>) -> usize {
+    d.agents
+        .agents()
+        .filter(|(_, l)| l.presence == Presence::Available && l.connected)
+        .count()
+}
+
+fn agent_state(st: &State, agent: i64) -> AgentState {
+    match st.dispatch.agents.load(&agent) {
+        Some(l) if !l.connected => AgentState::Offline,
+        Some(l) => l.state(),
+        None if st.agents.contains_key(&agent) => AgentState::Away,
+        None => AgentState::Offline,
+    }
+}
+
+fn queued_message(st: &mut State, consultation: &str) -> ServerMessage {
+    let agents = available_agents(&st.dispatch);
+    let pos = st
+        .dispatch
+        .waiting
+        .position(&consultation.to_owned())
+        .unwrap_or(0);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let estimate = estimate_wait_ms(pos, agents, st.mean_service_ms as u64);
+    let position = u32::try_from(pos + 1).unwrap_or(u32::MAX);
+    let requeued = if let Some(meta) = st.waiting.get_mut(consultation) {
+        meta.last_sent = Some((position, estimate));
+        meta.requeued
+    } else {
+        false
+    };
+    ServerMessage::Queued {
+        position,
+        waiting: u32::try_from(st.dispatch.waiting.len()).unwrap_or(u32::MAX),
+        estimated_wait_ms: estimate,
+        agents_available: u32::try_from(agents).unwrap_or(u32::MAX),
+        requeued,
+    }
+}
+
+fn queue_view(st: &State, region: Region) -> QueueView {
+    let mut view = QueueView {
+        length: u32::try_from(st.dispatch.waiting.len()).unwrap_or(u32::MAX),
+        ..QueueView::default()
+    };
+    for w in st.dispatch.waiting.iter().take(QUEUE_VIEW_LIMIT) {
+        let phone = st.waiting.get(&w.who).map_or("", |m| m.phone.as_str());
+        view.waiting.push(WaitingView {
+            consultation: w.who.clone(),
+            phone: Phone::parse(phone, region).map_or_else(|_| "?".to_owned(), |p| p.masked()),
+            tier: w.tier.as_str().to_owned(),
+            need: need_str(w.need).to_owned(),
+            since_ms: w.arrived_ms,
+        });
+    }
+    for (a, _) in st.dispatch.agents.agents() {
+        match agent_state(st, *a) {
+            AgentState::Idle => view.idle += 1,
+            AgentState::Busy => view.busy += 1,
+            AgentState::Away => view.away += 1,
+            AgentState::Offline => {}
+        }
+    }
+    view.away += u32::try_from(
+        st.agents
+            .keys()
+            .filter(|a| st.dispatch.agents.load(a).is_none())
+            .count(),
+    )
+    .unwrap_or(0);
+    view
+}
+
+/// A stored chat message as sent.
+#[must_use]
+pub fn chat_line(r: &ChatRow) -> ChatLine {
+    ChatLine {
+        seq: r.seq,
+        from: r.sender.clone(),
+        text: r.text.clone(),
+        at_ms: r.at,
+        id: r.client_id.clone(),
+    }
+}
+
+fn need_str(n: Need) -> &'static str {
+    match n {
+        Need::Chat => "chat",
+        Need::Voice => "voice",
+    }
+}
+
+fn parse_need(s: &str) -> Need {
+    if s == "voice" {
+        Need::Voice
+    } else {
+        Need::Chat
+    }
+}
