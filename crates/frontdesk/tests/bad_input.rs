@@ -445,3 +445,223 @@ async fn admin_endpoints_need_an_admin_and_wrong_passwords_fail() -> Result {
     assert_eq!(admin.get_json("/api/menus/abc").await?.0, 404);
     Ok(())
 }
+
+/// Logs in over raw HTTP; returns the status, the `Retry-After` and `Set-Cookie` headers.
+async fn raw_login(
+    ts: &TestServer,
+    user: &str,
+    password: &str,
+) -> Result<(u16, Option<String>, Option<String>)> {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/login", ts.url()))
+        .json(&serde_json::json!({"username": user, "password": password}))
+        .send()
+        .await?;
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Ok((
+        resp.status().as_u16(),
+        header("retry-after"),
+        header("set-cookie"),
+    ))
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_and_then_throttled_per_username() -> Result {
+    let ts = TestServer::start().await;
+    for _ in 0..5 {
+        let (status, _, cookie) = raw_login(&ts, "admin", "wrong-password").await?;
+        assert_eq!(status, 401);
+        assert!(cookie.is_none(), "no session for a failure");
+    }
+    let (status, retry, _) = raw_login(&ts, "admin", "wrong-password").await?;
+    assert_eq!(status, 429);
+    let secs: u64 = retry.expect("Retry-After").parse()?;
+    assert!((1..=60).contains(&secs), "{secs}");
+    // Even the right password waits: guessing gains nothing by getting lucky.
+    let (status, _, _) = raw_login(&ts, common::ADMIN.0, common::ADMIN.1).await?;
+    assert_eq!(status, 429);
+    // Other usernames are not locked out.
+    let (status, _, _) = raw_login(&ts, "nobody", "wrong-password").await?;
+    assert_eq!(status, 401);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_login_sets_an_http_only_same_site_session_cookie() -> Result {
+    let ts = TestServer::start().await;
+    let (status, _, cookie) = raw_login(&ts, common::ADMIN.0, common::ADMIN.1).await?;
+    assert_eq!(status, 200);
+    let cookie = cookie.expect("Set-Cookie");
+    assert!(cookie.starts_with("fd_session=fds_"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    Ok(())
+}
+
+/// Opens `/agent/ws` with the given headers; returns the HTTP status of a refusal,
+/// or 101 when it was upgraded.
+async fn agent_ws_status(ts: &TestServer, headers: &[(&str, String)]) -> Result<u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = frontdesk_client::agent_ws_url(&ts.url())?;
+    let mut req = url.into_client_request()?;
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes())?,
+            http::HeaderValue::from_str(v)?,
+        );
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((_, resp)) => Ok(resp.status().as_u16()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Ok(resp.status().as_u16()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[tokio::test]
+async fn the_agent_socket_needs_a_login_from_the_servers_own_origin() -> Result {
+    let ts = TestServer::start().await;
+    assert_eq!(agent_ws_status(&ts, &[]).await?, 401);
+    let bogus = [("authorization", "Bearer fds_made-up".to_owned())];
+    assert_eq!(agent_ws_status(&ts, &bogus).await?, 401);
+    // A customer's resume token is not a staff login.
+    let s = common::started(&ts).await?;
+    let customer = [("authorization", format!("Bearer {}", s.resume_token))];
+    assert_eq!(agent_ws_status(&ts, &customer).await?, 401);
+    let token = admin_token(&ts).await?;
+    let cookie = ("cookie", format!("theme=dark; fd_session={token}"));
+    let host = ts.url().trim_start_matches("http://").to_owned();
+    assert_eq!(
+        agent_ws_status(&ts, &[cookie.clone(), ("origin", format!("http://{host}"))]).await?,
+        101,
+        "the console: cookie, same origin"
+    );
+    assert_eq!(
+        agent_ws_status(&ts, &[cookie, ("origin", "http://evil.example".into())]).await?,
+        403,
+        "another site's page using the agent's cookie"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn chat_outside_a_chat_and_bad_chat_messages_are_refused() -> Result {
+    let ts = TestServer::start().await;
+    let mut conn = Connection::open(&ts.url()).await?;
+    let say = |id: &str, text: &str| ClientMessage::Say {
+        id: id.into(),
+        text: text.into(),
+    };
+    let refusal = |m: ServerMessage| match m {
+        ServerMessage::Error { error, id, .. } => (error, id),
+        other => panic!("expected an error, got {other:?}"),
+    };
+    conn.send(&say("m1", "hi")).await?;
+    assert_eq!(
+        refusal(conn.recv().await?),
+        (ErrorCode::NotStarted, Some("m1".into()))
+    );
+    let s = common::started(&ts).await?;
+    let mut conn = s.conn;
+    conn.send(&say("m1", "hi")).await?;
+    assert_eq!(
+        refusal(conn.recv().await?),
+        (ErrorCode::NotInChat, Some("m1".into()))
+    );
+    conn.send(&ClientMessage::Cancel { req: 1 }).await?;
+    assert_eq!(
+        next_error(&mut conn).await?,
+        (ErrorCode::NotQueued, Some(1))
+    );
+    // Waiting is not chatting.
+    select_ok(&mut conn, 2, "chat").await?;
+    conn.send(&say("m2", "anyone?")).await?;
+    loop {
+        if let ServerMessage::Error { error, id, .. } = conn.recv().await? {
+            assert_eq!((error, id.as_deref()), (ErrorCode::NotInChat, Some("m2")));
+            break;
+        }
+    }
+    for (id, text) in [("", "x"), (&"i".repeat(65)[..], "x"), ("m3", "   ")] {
+        conn.send(&say(id, text)).await?;
+        assert_eq!(
+            next_error(&mut conn).await?.0,
+            ErrorCode::InvalidMessage,
+            "{id:?} {text:?}"
+        );
+    }
+    let long = "x".repeat(4001);
+    conn.send(&say("m4", &long)).await?;
+    assert_eq!(next_error(&mut conn).await?.0, ErrorCode::InvalidMessage);
+    // Still waiting, in first place, after all that.
+    conn.send(&ClientMessage::Cancel { req: 3 }).await?;
+    loop {
+        match conn.recv().await? {
+            ServerMessage::Screen { req: 3, notice, .. } => {
+                assert_eq!(notice.map(|n| n.code).as_deref(), Some("left_queue"));
+                break;
+            }
+            ServerMessage::Error { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_agent_frames_get_a_code_and_the_connection_stays_up() -> Result {
+    let ts = TestServer::start().await;
+    let token = admin_token(&ts).await?;
+    let mut conn = frontdesk_client::AgentConnection::open(&ts.url(), Some(&token)).await?;
+    assert!(matches!(
+        conn.recv().await?,
+        frontdesk_protocol::agent::AgentServerMessage::Welcome { .. }
+    ));
+    for (text, code) in [
+        ("{oops", ErrorCode::MalformedJson),
+        (r#"{"type":"teleport"}"#, ErrorCode::UnknownMessageType),
+        (
+            r#"{"type":"presence","state":"asleep"}"#,
+            ErrorCode::InvalidMessage,
+        ),
+        (
+            r#"{"type":"end_service","service":"nope"}"#,
+            ErrorCode::NotYourCustomer,
+        ),
+    ] {
+        conn.send_text(text).await?;
+        loop {
+            match conn.recv().await? {
+                frontdesk_protocol::agent::AgentServerMessage::Error { error, .. } => {
+                    assert_eq!(error, code, "{text}");
+                    break;
+                }
+                frontdesk_protocol::agent::AgentServerMessage::Queue { .. } => {}
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+    conn.send_text(r#"{"type":"ping","nonce":3}"#).await?;
+    loop {
+        match conn.recv().await? {
+            frontdesk_protocol::agent::AgentServerMessage::Pong { nonce } => {
+                assert_eq!(nonce, Some(3));
+                break;
+            }
+            frontdesk_protocol::agent::AgentServerMessage::Queue { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    Ok(())
+}
+
+async fn admin_token(ts: &TestServer) -> Result<String> {
+    let mut api = ApiClient::new(&ts.url())?;
+    Ok(api.login(common::ADMIN.0, common::ADMIN.1).await?.token)
+}
