@@ -511,3 +511,81 @@ async fn an_agent_cannot_act_on_a_customer_who_is_not_theirs() {
         .collect();
     assert_eq!(history.len(), 1);
 }
+
+#[tokio::test]
+async fn after_a_restart_agents_who_reconnect_keep_their_place_and_the_others_are_dropped() {
+    let ts = TestServer::start_with(|c| c.queue.agent_grace_secs = 2).await;
+    let admin = ts.admin().await;
+    let mut a = agent(&ts, &admin, "a", 1).await;
+    let mut b = agent(&ts, &admin, "b", 1).await;
+    let mut c = agent(&ts, &admin, "c", 1).await;
+    // Idle queue: b, a, c.
+    b.presence(PresenceChoice::Idle).await.unwrap();
+    a.presence(PresenceChoice::Idle).await.unwrap();
+    c.presence(PresenceChoice::Idle).await.unwrap();
+    drop((a, b, c));
+
+    let ts = ts.restart().await;
+    let admin = ts.admin().await;
+    // a and c come back (in the other order); b does not.
+    let c = AgentClient::login(&ts.url(), "c", PASSWORD).await.unwrap();
+    let a = AgentClient::login(&ts.url(), "a", PASSWORD).await.unwrap();
+    assert_eq!(a.state(), "idle", "back in the idle queue without asking");
+    assert_eq!(c.state(), "idle");
+    // b still holds the head place but is passed over while away: a is next.
+    let mut cust = waiting_customer(&ts, 1).await;
+    assert_eq!(
+        joined(&mut cust).await.1,
+        "Agent a",
+        "the restored order, minus the absent"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, agents) = admin.get_json("/api/agents").await.unwrap();
+    let state = |name: &str| {
+        agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["username"] == name)
+            .map(|x| x["state"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(state("b"), "offline", "dropped after the grace period");
+    assert_eq!((state("a").as_str(), state("c").as_str()), ("busy", "idle"));
+    drop((a, c));
+}
+
+#[tokio::test]
+async fn the_agent_sees_their_customer_go_offline_and_come_back() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let mut a = agent(&ts, &admin, "a", 1).await;
+    a.presence(PresenceChoice::Idle).await.unwrap();
+    let mut c = waiting_customer(&ts, 1).await;
+    let s = a.wait_assigned(WAIT).await.unwrap();
+    assert!(s.customer_online);
+    joined(&mut c).await;
+    c.drop_connection();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        if let AgentServerMessage::CustomerStatus { online, service } =
+            a.next_event(WAIT).await.unwrap()
+        {
+            assert_eq!(service, s.id);
+            seen.push(online);
+            if !online {
+                c.reconnect().await.unwrap();
+            }
+        }
+    }
+    assert_eq!(seen, [false, true]);
+    let (_, metrics) = admin.get_text("/metrics").await.unwrap();
+    for line in [
+        "frontdesk_assignments_total 1",
+        "frontdesk_queue_length 0",
+        "frontdesk_agents{kind=\"busy\"} 1",
+        "frontdesk_queue_wait_seconds_count 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
