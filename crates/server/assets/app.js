@@ -16,6 +16,8 @@
   // The last request number used, so a reload never reuses a number the old page
   // may still have had in flight.
   const KEY_REQ = 'frontdesk.req';
+  // Chat messages not yet acknowledged (`said`), so a reload cannot lose one.
+  const KEY_SAYS = 'frontdesk.says';
 
   const RETRY_FIRST_MS = 500;
   const RETRY_MAX_MS = 8000;
@@ -63,6 +65,28 @@
       takeOver: 'Continue in this window',
       dismiss: 'Dismiss',
       connectFailed: 'Could not reach the service. Check your connection and try again.',
+      queueTitle: 'Waiting for an agent',
+      queuePosition: 'your place in line',
+      queueWait: (min) => (min <= 1 ? 'Estimated wait: about 1 minute' : `Estimated wait: about ${min} minutes`),
+      queueNoAgents: 'No agent is available right now. We will connect you as soon as one is.',
+      queueHint: 'You can keep using the menu while you wait.',
+      requeued: 'Your agent was disconnected. You are at the front of the line again.',
+      cancelWait: 'Stop waiting',
+      chatSub: 'is chatting with you',
+      conversation: 'Conversation',
+      messageLabel: 'Message',
+      messagePlaceholder: 'Type a message',
+      send: 'Send',
+      you: 'You',
+      sending: 'Sending…',
+      agentOffline: 'The agent lost their connection. Please wait, they should be back shortly.',
+      chatStarted: (name) => `${name} joined the chat.`,
+      notices: {
+        left_queue: 'You stopped waiting for an agent.',
+        already_waiting: 'You are already waiting for an agent.',
+        chat_ended: 'The chat has ended. Is there anything else we can help with?',
+        agent_lost: 'Your agent was disconnected. You are at the front of the line again.',
+      },
       errors: {
         invalid_phone: 'That phone number does not look right. Please check it and try again.',
         unknown_item: 'That option no longer exists.',
@@ -82,6 +106,8 @@
         binary_not_supported: EN_PROTOCOL_ERROR,
         not_started: EN_PROTOCOL_ERROR,
         already_started: EN_PROTOCOL_ERROR,
+        not_queued: 'You are no longer waiting for an agent.',
+        not_in_chat: 'The chat has ended; your message was not sent.',
       },
     },
     zh: {
@@ -113,6 +139,28 @@
       takeOver: '在此窗口继续',
       dismiss: '关闭',
       connectFailed: '无法连接到服务，请检查网络后重试。',
+      queueTitle: '正在为您转接人工客服',
+      queuePosition: '您的排队位置',
+      queueWait: (min) => `预计等待约 ${Math.max(1, min)} 分钟`,
+      queueNoAgents: '目前没有空闲的客服，有客服空闲时将立即为您接通。',
+      queueHint: '等待期间您可以继续使用菜单。',
+      requeued: '您的客服连接已断开，您已重新排在队列首位。',
+      cancelWait: '取消等待',
+      chatSub: '正在为您服务',
+      conversation: '对话',
+      messageLabel: '消息',
+      messagePlaceholder: '请输入消息',
+      send: '发送',
+      you: '您',
+      sending: '正在发送…',
+      agentOffline: '客服的连接已断开，请稍候，客服很快会回来。',
+      chatStarted: (name) => `${name} 已加入对话。`,
+      notices: {
+        left_queue: '您已取消等待人工客服。',
+        already_waiting: '您已在等待人工客服。',
+        chat_ended: '对话已结束。还有什么可以帮您的吗？',
+        agent_lost: '您的客服连接已断开，您已重新排在队列首位。',
+      },
       errors: {
         invalid_phone: '手机号码似乎不正确，请检查后重试。',
         unknown_item: '该选项已不存在。',
@@ -132,6 +180,8 @@
         binary_not_supported: ZH_PROTOCOL_ERROR,
         not_started: ZH_PROTOCOL_ERROR,
         already_started: ZH_PROTOCOL_ERROR,
+        not_queued: '您已不在等待队列中。',
+        not_in_chat: '对话已结束，您的消息未发送。',
       },
     },
   };
@@ -167,6 +217,9 @@
     for (const n of document.querySelectorAll('[data-i18n-aria-label]')) {
       n.setAttribute('aria-label', t(n.dataset.i18nAriaLabel));
     }
+    for (const n of document.querySelectorAll('[data-i18n-placeholder]')) {
+      n.setAttribute('placeholder', t(n.dataset.i18nPlaceholder));
+    }
   }
 
   // ---------------------------------------------------------------- storage
@@ -177,7 +230,7 @@
     get(key) { try { return sessionStorage.getItem(key); } catch (_) { return null; } },
     set(key, value) { try { sessionStorage.setItem(key, String(value)); } catch (_) { /* see above */ } },
     clear() {
-      for (const key of [KEY_TOKEN, KEY_CONSULTATION, KEY_REQ]) {
+      for (const key of [KEY_TOKEN, KEY_CONSULTATION, KEY_REQ, KEY_SAYS]) {
         try { sessionStorage.removeItem(key); } catch (_) { /* see above */ }
       }
     },
@@ -197,7 +250,28 @@
     counter: 0,           // last request number used
     ending: false,        // `end` was asked for: no more requests
     starting: false,      // a hello with a phone number is on its way
+    // Waiting for an agent: { position, waiting, estimatedWaitMs, agentsAvailable,
+    // requeued, stale }, or null.
+    queue: null,
+    // Chatting with an agent: { service, agent: {id, name}, lines: Map seq → line,
+    // online, stale }, or null.
+    chat: null,
   };
+
+  // Chat messages the server has not acknowledged yet, oldest first:
+  // { id, text, sent: on the current socket }. Unlike requests they are not
+  // numbered and not answered in order, so they are not in `outbox`: each is kept
+  // until `said` (or an `error` naming its id), and after a reconnect the ones left
+  // are sent again under the same id, which the server recognises.
+  const says = [];
+  // Message ids must be unique within the consultation, also across reloads of the
+  // page: a random prefix per page load and a counter.
+  const SAY_PREFIX = `c${randomHex(6)}`;
+  let sayCounter = 0;
+  // After a resume the server tells again whether we wait or chat (`queued`,
+  // `agent_joined`); what it does not confirm within this long is over.
+  const CONFIRM_MS = 3000;
+  let confirmTimer = null;
 
   // Requests not yet acknowledged, in request order:
   // { req, msg, sent: on the current socket, answered: its screen/error arrived }.
@@ -315,6 +389,7 @@
       clearInterval(this.tickTimer);
       this.tickTimer = null;
       for (const e of outbox) e.sent = false;
+      for (const m of says) m.sent = false;
       onDisconnected();
     },
 
@@ -431,6 +506,12 @@
       case 'screen': onScreen(msg); break;
       case 'ack': onAck(msg.req); break;
       case 'ended': onEnded(msg); break;
+      case 'queued': onQueued(msg); break;
+      case 'agent_joined': onAgentJoined(msg); break;
+      case 'chat': onChat(msg); break;
+      case 'said': onSaid(msg); break;
+      case 'agent_status': onAgentStatus(msg); break;
+      case 'service_ended': onServiceEnded(msg); break;
       case 'error': onError(msg); break;
       default: break; // pong: hearing it was the point
     }
@@ -461,14 +542,45 @@
     store.set(KEY_REQ, state.counter);
     state.lastShown = lastReq;
 
-    const moved = !state.screen || state.screen.menu !== msg.screen.menu || state.view !== 'menu';
+    // Waiting or chatting before the connection dropped: the server says again
+    // which (`queued` or `agent_joined` follow the welcome). Until it does, what is
+    // on display stays, so a resume does not flash the menu in the middle of a chat.
+    if (first) {
+      state.queue = null;
+      state.chat = null;
+    }
+    if (state.queue) state.queue.stale = true;
+    if (state.chat) state.chat.stale = true;
+    clearTimeout(confirmTimer);
+    confirmTimer = (state.queue || state.chat || says.length)
+      ? setTimeout(dropUnconfirmed, CONFIRM_MS) : null;
+
+    const inChat = state.view === 'chat' && state.chat;
+    const moved = !state.screen || state.screen.menu !== msg.screen.menu || (state.view !== 'menu' && !inChat);
     if (first) hideError();
     setStatus('');
     if (moved) showAnswer(null, null);
-    showView('menu');
-    renderScreen(msg.screen, moved);
+    if (!inChat) showView('menu');
+    renderScreen(msg.screen, moved && !inChat);
+    renderQueue();
     flush();
     updateControls();
+  }
+
+  // What the server did not confirm after a resume is over (it ended while we
+  // were away): back to the menu.
+  function dropUnconfirmed() {
+    confirmTimer = null;
+    if (state.queue && state.queue.stale) {
+      state.queue = null;
+      renderQueue();
+    }
+    if (state.chat && state.chat.stale) {
+      state.chat = null;
+      if (state.view === 'chat') showView('menu');
+    }
+    // Messages kept over a reload for a chat that did not come back.
+    if (!state.chat && says.length) dropSays();
   }
 
   function onScreen(msg) {
@@ -489,9 +601,172 @@
       showAnswer(null, null);
     }
     if (moved) hideError();
+    if (msg.notice && msg.notice.code === 'left_queue') {
+      state.queue = null;
+      renderQueue();
+    }
     renderScreen(msg.screen, moved);
     updateControls();
     if (msg.content || msg.notice) revealAnswer();
+  }
+
+  // ---------------------------------------------------------------- queue and chat
+
+  function onQueued(msg) {
+    state.queue = {
+      position: Number(msg.position) || 0,
+      waiting: Number(msg.waiting) || 0,
+      estimatedWaitMs: Number(msg.estimated_wait_ms) || 0,
+      agentsAvailable: Number(msg.agents_available) || 0,
+      requeued: !!msg.requeued || !!(state.queue && state.queue.requeued),
+      stale: false,
+    };
+    // Waiting again (after `agent_lost`) means the chat is over.
+    if (state.chat) {
+      state.chat = null;
+      dropSays();
+    }
+    if (state.view === 'chat') showView('menu');
+    renderQueue();
+  }
+
+  function onAgentJoined(msg) {
+    const same = state.chat && state.chat.service === msg.service;
+    const chat = same ? state.chat : { service: msg.service, lines: new Map() };
+    chat.agent = msg.agent || { name: '' };
+    chat.online = same ? chat.online : true;
+    chat.stale = false;
+    state.chat = chat;
+    state.queue = null;
+    renderQueue();
+    // Messages written in an earlier chat that ended meanwhile are not for this agent.
+    for (let i = says.length - 1; i >= 0; i -= 1) {
+      if (says[i].service !== chat.service) says.splice(i, 1);
+    }
+    saveSays();
+    // On a resume this is every message so far, maybe with ones of ours whose
+    // `said` was lost with the connection: they are stored, so they leave the outbox.
+    for (const line of Array.isArray(msg.messages) ? msg.messages : []) addLine(line);
+    const opened = state.view !== 'chat';
+    hideError();
+    showView('chat');
+    renderChat(true);
+    if (opened) {
+      $('chat-title').focus();
+    }
+    flushSays();
+  }
+
+  function onChat(msg) {
+    if (!state.chat || state.chat.service !== msg.service || !msg.line) return;
+    addLine(msg.line);
+    renderChat(false);
+  }
+
+  function onSaid(msg) {
+    const i = says.findIndex((m) => m.id === msg.id);
+    const mine = i >= 0 ? says.splice(i, 1)[0] : null;
+    saveSays();
+    if (state.chat && state.chat.service === msg.service && mine) {
+      addLine({ seq: msg.seq, from: 'customer', text: mine.text, at_ms: msg.at_ms, id: msg.id });
+    }
+    renderChat(false);
+  }
+
+  function onAgentStatus(msg) {
+    if (!state.chat || state.chat.service !== msg.service) return;
+    state.chat.online = !!msg.online;
+    renderChat(false);
+  }
+
+  function onServiceEnded(msg) {
+    if (state.chat && state.chat.service !== msg.service) return;
+    state.chat = null;
+    dropSays();
+    const lost = msg.reason === 'agent_lost';
+    if (lost && state.queue) state.queue.requeued = true;
+    showView('menu');
+    showAnswer(null, { code: lost ? 'agent_lost' : 'chat_ended' });
+    if (msg.screen) renderScreen(msg.screen, true);
+    renderQueue();
+    updateControls();
+    revealAnswer();
+  }
+
+  // Lines are kept by seq: whatever order or how often they arrive, each is shown once.
+  function addLine(line) {
+    if (!state.chat || typeof line.seq !== 'number') return;
+    state.chat.lines.set(line.seq, line);
+    if (line.from === 'customer') {
+      const i = says.findIndex((m) => m.id === line.id);
+      if (i >= 0) {
+        says.splice(i, 1);
+        saveSays();
+      }
+    }
+  }
+
+  function say(text) {
+    if (!state.chat) return;
+    sayCounter += 1;
+    says.push({ id: `${SAY_PREFIX}-${sayCounter}`, service: state.chat.service, text, sent: false });
+    saveSays();
+    flushSays();
+    renderChat(true);
+  }
+
+  // Says go out only in a chat this connection has confirmed (`agent_joined`):
+  // after a resume that is what tells us the chat is still open.
+  function flushSays() {
+    if (!conn.ready() || !state.chat || state.chat.stale) return;
+    const wait = holdUntil - Date.now();
+    if (wait > 0) {
+      setTimeout(flushSays, wait);
+      return;
+    }
+    for (const m of says) {
+      if (m.sent) continue;
+      m.sent = conn.send({ type: 'say', id: m.id, text: m.text });
+      if (!m.sent) return;
+    }
+  }
+
+  function saveSays() {
+    store.set(KEY_SAYS, JSON.stringify(says.map((m) => ({ id: m.id, service: m.service, text: m.text }))));
+  }
+
+  function loadSays() {
+    let saved = [];
+    try { saved = JSON.parse(store.get(KEY_SAYS) || '[]'); } catch (_) { saved = []; }
+    says.length = 0;
+    for (const m of Array.isArray(saved) ? saved : []) {
+      if (m && typeof m.id === 'string' && typeof m.text === 'string') {
+        says.push({ id: m.id, service: m.service, text: m.text, sent: false });
+      }
+    }
+  }
+
+  // The chat is over: what was not stored will not be.
+  function dropSays() {
+    says.length = 0;
+    saveSays();
+  }
+
+  // An error naming a chat message answers that message.
+  function onSayError(msg) {
+    const i = says.findIndex((m) => m.id === msg.id);
+    if (i < 0) return;
+    if (msg.error === 'rate_limited') {
+      // Not stored: the same message goes again, under the same id, after the wait.
+      holdUntil = Math.max(holdUntil, Date.now() + (Number(msg.retry_after_ms) || 1000));
+      says[i].sent = false;
+      flushSays();
+      return;
+    }
+    says.splice(i, 1);
+    saveSays();
+    renderChat(false);
+    showError(errorText(msg.error, msg.message));
   }
 
   function onAck(req) {
@@ -519,6 +794,11 @@
   function onError(msg) {
     const code = msg.error;
     const req = typeof msg.req === 'number' ? msg.req : null;
+
+    if (typeof msg.id === 'string') {
+      onSayError(msg);
+      return;
+    }
 
     if (code === 'rate_limited') {
       // Not applied, but answered: the server now treats this number as used, so
@@ -602,7 +882,7 @@
 
   // The socket closed without us asking.
   function onDisconnected() {
-    if (state.token && (state.view === 'menu' || state.view === 'loading')) {
+    if (state.token && (state.view === 'menu' || state.view === 'loading' || state.view === 'chat')) {
       setStatus(t('reconnecting'));
       conn.retry();
     } else if (state.starting) {
@@ -617,8 +897,9 @@
     outbox.length = 0;
     Object.assign(state, {
       token: null, consultation: null, screen: null, screenKey: '',
-      lastShown: 0, lastAck: 0, counter: 0, ending: false,
+      lastShown: 0, lastAck: 0, counter: 0, ending: false, queue: null, chat: null,
     });
+    says.length = 0;
     holdUntil = 0;
   }
 
@@ -628,6 +909,12 @@
     store.clear();
     state.token = null;
     state.ending = false;
+    state.queue = null;
+    state.chat = null;
+    says.length = 0;
+    clearTimeout(confirmTimer);
+    confirmTimer = null;
+    renderQueue();
     setStarting(false);
     outbox.length = 0;
     setStatus('');
@@ -663,13 +950,15 @@
   }
 
   const VIEWS = {
-    start: 'start-view', loading: 'loading-view', menu: 'menu-view',
+    start: 'start-view', loading: 'loading-view', menu: 'menu-view', chat: 'chat-view',
     done: 'done', superseded: 'superseded-view',
   };
 
   function showView(name) {
     state.view = name;
     for (const [key, id] of Object.entries(VIEWS)) $(id).hidden = key !== name;
+    // The chat fills the screen, its field at the bottom like any messenger's.
+    document.body.classList.toggle('chatting', name === 'chat');
   }
 
   function showStart() {
@@ -831,7 +1120,53 @@
       const item = items.find((i) => i.id === notice.item);
       return t('notAvailable', item ? item.title : '');
     }
-    return notice.message;
+    const notices = STRINGS[LANG].notices;
+    return notices[notice.code] || notice.message || '';
+  }
+
+  // The waiting panel above the menu.
+  function renderQueue() {
+    const q = state.queue;
+    $('queue').hidden = !q;
+    $('menu-view').classList.toggle('waiting', !!q);
+    if (!q) return;
+    $('queue-position').textContent = String(q.position);
+    $('queue-position-label').textContent = t('queuePosition');
+    $('queue-wait').textContent = q.agentsAvailable > 0
+      ? t('queueWait', Math.max(1, Math.ceil(q.estimatedWaitMs / 60000)))
+      : t('queueNoAgents');
+    $('queue-requeued').hidden = !q.requeued;
+  }
+
+  // The chat: stored lines by seq, then ours still on their way.
+  function renderChat(toBottom) {
+    const chat = state.chat;
+    if (!chat) return;
+    $('chat-title').textContent = (chat.agent && chat.agent.name) || '';
+    $('agent-status').textContent = chat.online ? '' : t('agentOffline');
+    const list = $('chat-lines');
+    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+    list.textContent = '';
+    const seqs = Array.from(chat.lines.keys()).sort((a, b) => a - b);
+    for (const seq of seqs) list.append(renderLine(chat.lines.get(seq), false));
+    for (const m of says) list.append(renderLine({ from: 'customer', text: m.text, id: m.id }, true));
+    if (toBottom || nearBottom) list.scrollTop = list.scrollHeight;
+  }
+
+  const TIME = (() => {
+    try { return new Intl.DateTimeFormat(LANG === 'zh' ? 'zh-CN' : undefined, { hour: '2-digit', minute: '2-digit' }); } catch (_) { return null; }
+  })();
+
+  function renderLine(line, pending) {
+    const mine = line.from === 'customer';
+    const li = el('li', { class: `line ${mine ? 'mine' : 'theirs'}${pending ? ' pending' : ''}` });
+    if (typeof line.seq === 'number') li.dataset.seq = String(line.seq);
+    li.append(el('p', { class: 'line-text' }, line.text));
+    let meta = '';
+    if (pending) meta = t('sending');
+    else if (TIME && typeof line.at_ms === 'number') meta = TIME.format(new Date(line.at_ms));
+    if (meta) li.append(el('span', { class: 'line-meta' }, meta));
+    return li;
   }
 
   // Bring the answer into view: on a phone the chosen item may be far below it.
@@ -851,9 +1186,23 @@
       b.setAttribute('aria-disabled', state.ending ? 'true' : 'false');
       if (!waiting) b.classList.remove('pending');
     }
-    for (const id of ['back', 'home', 'end']) {
+    for (const id of ['back', 'home', 'end', 'chat-end', 'chat-send', 'queue-cancel']) {
       $(id).setAttribute('aria-disabled', state.ending ? 'true' : 'false');
     }
+  }
+
+  // The message field grows with its text, up to a few lines.
+  function fitInput() {
+    const input = $('chat-input');
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+  }
+
+  function randomHex(bytes) {
+    const a = new Uint8Array(bytes);
+    if (window.crypto && window.crypto.getRandomValues) window.crypto.getRandomValues(a);
+    else for (let i = 0; i < bytes; i += 1) a[i] = Math.floor(Math.random() * 256);
+    return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
   // ---------------------------------------------------------------- events
@@ -894,6 +1243,35 @@
 
     $('error-dismiss').addEventListener('click', hideError);
 
+    $('queue-cancel').addEventListener('click', () => {
+      if (state.view !== 'menu' || state.ending || !state.queue || busy()) return;
+      request('cancel');
+    });
+
+    $('chat-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const input = $('chat-input');
+      const text = input.value.trim();
+      if (!text || !state.chat || state.ending) return;
+      input.value = '';
+      fitInput();
+      say(text);
+      input.focus();
+    });
+    // Enter sends, Shift+Enter starts a new line (not while an IME is composing).
+    $('chat-input').addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        $('chat-form').requestSubmit();
+      }
+    });
+    $('chat-input').addEventListener('input', fitInput);
+    $('chat-end').addEventListener('click', () => {
+      if (state.view !== 'chat' || state.ending) return;
+      state.ending = true;
+      request('end');
+    });
+
     $('restart').addEventListener('click', () => {
       hideError();
       clearPhoneError();
@@ -920,10 +1298,21 @@
   // A test hook: browser tests read the connection state from here.
   window.frontdesk = {
     state: () => ({
+      view: state.view,
       consultation: state.consultation,
       lastAck: state.lastAck,
       connected: conn.connected(),
       outbox: outbox.length,
+      queue: state.queue && Object.assign({}, state.queue),
+      chat: state.chat && {
+        service: state.chat.service,
+        agent: state.chat.agent && state.chat.agent.name,
+        online: state.chat.online,
+        stale: state.chat.stale,
+        lines: Array.from(state.chat.lines.values()).sort((a, b) => a.seq - b.seq)
+          .map((l) => ({ seq: l.seq, from: l.from, text: l.text, id: l.id })),
+      },
+      says: says.map((m) => ({ id: m.id, text: m.text, sent: m.sent })),
     }),
     // Closes the socket as a dropped network would, without ending anything: the
     // page must reconnect and resume on its own.
@@ -938,6 +1327,7 @@
     state.token = saved;
     state.consultation = store.get(KEY_CONSULTATION);
     state.counter = Number(store.get(KEY_REQ)) || 0;
+    loadSays();
     resume();
   } else {
     showStart();

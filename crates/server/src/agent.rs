@@ -19,15 +19,14 @@ use axum::response::{IntoResponse, Response};
 use frontdesk_domain::rate::TokenBucket;
 use frontdesk_protocol::ErrorCode;
 use frontdesk_protocol::agent::{AgentClientMessage, AgentServerMessage};
-use frontdesk_store::{AccountRow, ChatWrite};
+use frontdesk_store::AccountRow;
 use tokio::sync::mpsc;
 
 use crate::AppState;
 use crate::api::session_token;
 use crate::customer::check_chat;
-use crate::desk::{Push, chat_line};
+use crate::desk::Side;
 use crate::error::ApiError;
-use crate::metrics::Kind;
 use crate::secret::{LOGIN_PREFIX, token_hash};
 use crate::time::now_ms;
 
@@ -248,19 +247,7 @@ impl AgentSession {
             self.not_yours(service, Some(id)).await;
             return Ok(());
         };
-        let stored = self
-            .app
-            .store
-            .add_chat(&ChatWrite {
-                consultation: &live.consultation,
-                service: &live.id,
-                sender: "agent",
-                client_id: &id,
-                text: &text,
-                now: now_ms(),
-            })
-            .await;
-        match stored {
+        match self.app.desk.say(&live, Side::Agent, &id, &text).await {
             Ok(stored) => {
                 self.send(&AgentServerMessage::Said {
                     service: live.id.clone(),
@@ -269,22 +256,7 @@ impl AgentSession {
                     at_ms: stored.row.at,
                     duplicate: stored.duplicate,
                 })
-                .await?;
-                if !stored.duplicate {
-                    self.app
-                        .metrics
-                        .chat_messages
-                        .get_or_create(&Kind { kind: "agent" })
-                        .inc();
-                    self.app.desk.to_customer(
-                        &live.consultation,
-                        Push::send(frontdesk_protocol::ServerMessage::Chat {
-                            service: live.id.clone(),
-                            line: chat_line(&stored.row),
-                        }),
-                    );
-                }
-                Ok(())
+                .await
             }
             Err(e) => {
                 tracing::error!(service = %live.id, error = %e, "could not store a chat message");

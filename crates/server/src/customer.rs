@@ -28,11 +28,11 @@ use frontdesk_protocol::{
     ClientMessage, Content, Crumb, Entry, ErrorCode, Limits, Notice, PROTOCOL_VERSION, Screen,
     ServerMessage,
 };
-use frontdesk_store::{ChatWrite, NewConsultation, NewServiceItem, QueueWrite, StepWrite};
+use frontdesk_store::{NewConsultation, NewServiceItem, QueueWrite, StepWrite};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::AppState;
-use crate::desk::{Phase, Push, chat_line};
+use crate::desk::{Phase, Push, Side};
 use crate::metrics::Kind;
 use crate::secret::{RESUME_PREFIX, new_token, token_hash};
 use crate::time::now_ms;
@@ -703,43 +703,21 @@ impl Session {
                 )
                 .await;
         };
-        let stored = self
+        match self
             .app
-            .store
-            .add_chat(&ChatWrite {
-                consultation: &consultation,
-                service: &service.id,
-                sender: "customer",
-                client_id: &msg_id,
-                text: &text,
-                now: now_ms(),
-            })
-            .await;
-        match stored {
+            .desk
+            .say(&service, Side::Customer, &msg_id, &text)
+            .await
+        {
             Ok(stored) => {
                 self.send(&ServerMessage::Said {
                     id: msg_id,
-                    service: stored.row.service.clone(),
+                    service: stored.row.service,
                     seq: stored.row.seq,
                     at_ms: stored.row.at,
                     duplicate: stored.duplicate,
                 })
-                .await?;
-                if !stored.duplicate {
-                    self.app
-                        .metrics
-                        .chat_messages
-                        .get_or_create(&Kind { kind: "customer" })
-                        .inc();
-                    self.app.desk.to_agent(
-                        service.agent,
-                        frontdesk_protocol::agent::AgentServerMessage::Chat {
-                            service: stored.row.service.clone(),
-                            line: chat_line(&stored.row),
-                        },
-                    );
-                }
-                Ok(())
+                .await
             }
             Err(e) => {
                 tracing::error!(consultation = %consultation, error = %e, "could not store a chat message");

@@ -36,7 +36,7 @@ use frontdesk_protocol::agent::{
     AgentInfo, AgentServerMessage, PresenceChoice, QueueView, ServiceView, Viewed, WaitingView,
 };
 use frontdesk_protocol::{AgentCard, ChatLine, ServerMessage};
-use frontdesk_store::{AccountRow, ChatRow, ServiceRow, Store};
+use frontdesk_store::{AccountRow, ChatRow, ChatStored, ChatWrite, ServiceRow, Store, StoreError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
@@ -110,6 +110,26 @@ pub struct LiveService {
     pub started_ms: i64,
 }
 
+/// Who wrote a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The customer.
+    Customer,
+    /// The agent.
+    Agent,
+}
+
+impl Side {
+    /// The name stored and sent.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Customer => "customer",
+            Side::Agent => "agent",
+        }
+    }
+}
+
 /// An agent action refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("that service is not yours, or it is over")]
@@ -153,6 +173,7 @@ struct State {
 /// Handles to the desk's metrics (they share the registry's counters).
 struct DeskMetrics {
     assignments: Counter,
+    chat_messages: Family<Kind, Counter>,
     queue_left: Family<Kind, Counter>,
     services_ended: Family<Kind, Counter>,
     queue_wait_seconds: Histogram,
@@ -200,6 +221,7 @@ impl Desk {
             tasks,
             metrics: DeskMetrics {
                 assignments: metrics.assignments.clone(),
+                chat_messages: metrics.chat_messages.clone(),
                 queue_left: metrics.queue_left.clone(),
                 services_ended: metrics.services_ended.clone(),
                 queue_wait_seconds: metrics.queue_wait_seconds.clone(),
@@ -566,13 +588,63 @@ impl Desk {
             .cloned()
     }
 
-    /// Sends a chat line to the agent of `service`.
-    pub fn to_agent(&self, agent: i64, msg: AgentServerMessage) {
-        send_agent(&self.lock(), agent, msg);
+    /// Stores a chat message `from` one side of `service` under the next `seq` of
+    /// its consultation and relays it to the other side. A client id the sender
+    /// used before answers the stored message (marked duplicate) and relays nothing.
+    ///
+    /// # Errors
+    /// When the store fails: nothing was stored, the sender should resend.
+    pub async fn say(
+        &self,
+        service: &LiveService,
+        from: Side,
+        id: &str,
+        text: &str,
+    ) -> Result<ChatStored, StoreError> {
+        let stored = self
+            .store
+            .add_chat(&ChatWrite {
+                consultation: &service.consultation,
+                service: &service.id,
+                sender: from.as_str(),
+                client_id: id,
+                text,
+                now: now_ms(),
+            })
+            .await?;
+        if !stored.duplicate {
+            self.metrics
+                .chat_messages
+                .get_or_create(&Kind {
+                    kind: from.as_str(),
+                })
+                .inc();
+            let line = chat_line(&stored.row);
+            let st = self.lock();
+            match from {
+                Side::Customer => send_agent(
+                    &st,
+                    service.agent,
+                    AgentServerMessage::Chat {
+                        service: service.id.clone(),
+                        line,
+                    },
+                ),
+                Side::Agent => send_customer(
+                    &st,
+                    &service.consultation,
+                    push(ServerMessage::Chat {
+                        service: service.id.clone(),
+                        line,
+                    }),
+                ),
+            }
+        }
+        Ok(stored)
     }
 
     /// Sends to the customer holding `consultation`, if connected.
-    pub fn to_customer(&self, consultation: &str, push: Push) {
+    fn to_customer(&self, consultation: &str, push: Push) {
         send_customer(&self.lock(), consultation, push);
     }
 
@@ -1177,7 +1249,7 @@ fn queue_view(st: &State, region: Region) -> QueueView {
 
 /// A stored chat message as sent.
 #[must_use]
-pub fn chat_line(r: &ChatRow) -> ChatLine {
+fn chat_line(r: &ChatRow) -> ChatLine {
     ChatLine {
         seq: r.seq,
         from: r.sender.clone(),

@@ -1,4 +1,6 @@
 //! The web pages, embedded in the binary: no build step, nothing to deploy beside it.
+//! `/` is the customer page (`index.html`, `app.js`, `app.css`); `/agent` is the
+//! agent console (`agent.html`, `agent.js`, `agent.css`).
 //!
 //! Each asset carries an ETag (a hash of its bytes) and `Cache-Control: no-cache`:
 //! browsers revalidate on every load and get `304 Not Modified` while the binary is
@@ -36,6 +38,9 @@ macro_rules! asset {
 static INDEX_HTML: Asset = asset!("../assets/index.html", "text/html; charset=utf-8");
 static APP_JS: Asset = asset!("../assets/app.js", "text/javascript; charset=utf-8");
 static APP_CSS: Asset = asset!("../assets/app.css", "text/css; charset=utf-8");
+static AGENT_HTML: Asset = asset!("../assets/agent.html", "text/html; charset=utf-8");
+static AGENT_JS: Asset = asset!("../assets/agent.js", "text/javascript; charset=utf-8");
+static AGENT_CSS: Asset = asset!("../assets/agent.css", "text/css; charset=utf-8");
 
 /// The page routes.
 pub fn router() -> Router<AppState> {
@@ -51,6 +56,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/app.css",
             get(|h: HeaderMap| async move { serve(&APP_CSS, &h) }),
+        )
+        .route(
+            "/agent",
+            get(|h: HeaderMap| async move { serve(&AGENT_HTML, &h) }),
+        )
+        .route(
+            "/static/agent.js",
+            get(|h: HeaderMap| async move { serve(&AGENT_JS, &h) }),
+        )
+        .route(
+            "/static/agent.css",
+            get(|h: HeaderMap| async move { serve(&AGENT_CSS, &h) }),
         )
 }
 
@@ -70,4 +87,66 @@ fn serve(asset: &'static Asset, request: &HeaderMap) -> Response {
         asset.body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::header::{CONTENT_SECURITY_POLICY, ETAG};
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{Config, app, open_store};
+
+    #[tokio::test]
+    async fn the_agent_console_is_served_like_the_customer_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let store = open_store(&config).await.unwrap();
+        let app = app(AppState::new(config, store).unwrap());
+        for (path, ty) in [
+            ("/agent", "text/html"),
+            ("/static/agent.js", "text/javascript"),
+            ("/static/agent.css", "text/css"),
+        ] {
+            let get = || Request::get(path).body(Body::empty()).unwrap();
+            let resp = app.clone().oneshot(get()).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            let h = resp.headers();
+            assert!(h[CONTENT_TYPE].to_str().unwrap().starts_with(ty), "{path}");
+            assert_eq!(h[CACHE_CONTROL], "no-cache", "{path}");
+            assert!(h.contains_key(CONTENT_SECURITY_POLICY), "{path}");
+            let etag = h[ETAG].clone();
+            let again = Request::get(path)
+                .header(IF_NONE_MATCH, etag)
+                .body(Body::empty())
+                .unwrap();
+            let resp = app.clone().oneshot(again).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::NOT_MODIFIED, "{path}");
+        }
+    }
+
+    /// The CSP allows no inline script or style: the pages must not need any.
+    #[test]
+    fn no_page_has_inline_script_style_or_handlers() {
+        for page in [INDEX_HTML.body, AGENT_HTML.body] {
+            let lower = page.to_ascii_lowercase();
+            for (i, _) in lower.match_indices("<script") {
+                let tag = &lower[i..i + lower[i..].find('>').unwrap()];
+                assert!(tag.contains(" src="), "inline script: {tag}");
+            }
+            assert!(!lower.contains("<style"), "inline <style>");
+            assert!(!lower.contains(" style="), "style attribute");
+            assert!(!lower.contains(" onclick="), "inline handler");
+            assert!(!lower.contains(" onload="), "inline handler");
+        }
+        for script in [APP_JS.body, AGENT_JS.body] {
+            assert!(!script.contains("innerHTML"), "innerHTML in a script");
+            assert!(!script.contains("setAttribute('style'"), "style attribute");
+        }
+    }
 }
