@@ -43,9 +43,8 @@ async fn waiting_customer(ts: &TestServer, i: usize) -> CustomerClient {
 /// The next `queued` (skipping other events).
 async fn next_queued(c: &mut CustomerClient) -> QueueStatus {
     loop {
-        match c.next_event(WAIT).await.unwrap() {
-            CustomerEvent::Queued(q) => return q,
-            _ => {}
+        if let CustomerEvent::Queued(q) = c.next_event(WAIT).await.unwrap() {
+            return q;
         }
     }
 }

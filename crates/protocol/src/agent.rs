@@ -150,6 +150,9 @@ pub enum AgentServerMessage {
         error: ErrorCode,
         /// English explanation.
         message: String,
+        /// For `rate_limited`: when to try again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 

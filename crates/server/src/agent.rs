@@ -156,6 +156,7 @@ impl AgentSession {
                 .send(&AgentServerMessage::Error {
                     service: None,
                     id: None,
+                    retry_after_ms: None,
                     error: code,
                     message: match code {
                         ErrorCode::Superseded => "you connected elsewhere".into(),
@@ -178,19 +179,29 @@ impl AgentSession {
 
     /// Handles one text frame; `Err` when the socket is gone.
     async fn frame(&mut self, text: &str) -> Result<(), ()> {
+        let max = self.app.config.limits.max_message_bytes as usize;
+        let parsed = (text.len() <= max).then(|| AgentClientMessage::parse(text));
         if let Err(wait) = self.bucket.take(Instant::now()) {
-            let ms = wait.as_millis();
-            self.refuse(
-                None,
-                None,
-                ErrorCode::RateLimited,
-                format!("too many messages; try again in {ms} ms"),
-            )
-            .await;
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            let (service, id) = match &parsed {
+                Some(Ok(AgentClientMessage::Say { service, id, .. })) => {
+                    (Some(service.clone()), Some(id.clone()))
+                }
+                _ => (None, None),
+            };
+            self.app.metrics.error(ErrorCode::RateLimited);
+            let _ = self
+                .send(&AgentServerMessage::Error {
+                    service,
+                    id,
+                    error: ErrorCode::RateLimited,
+                    message: format!("too many messages; not applied: send it again in {ms} ms"),
+                    retry_after_ms: Some(ms),
+                })
+                .await;
             return Ok(());
         }
-        let max = self.app.config.limits.max_message_bytes as usize;
-        if text.len() > max {
+        let Some(parsed) = parsed else {
             self.refuse(
                 None,
                 None,
@@ -199,8 +210,8 @@ impl AgentSession {
             )
             .await;
             return Ok(());
-        }
-        let msg = match AgentClientMessage::parse(text) {
+        };
+        let msg = match parsed {
             Ok(m) => m,
             Err((code, message)) => {
                 self.refuse(None, None, code, message).await;
@@ -296,6 +307,7 @@ impl AgentSession {
                 id,
                 error,
                 message,
+                retry_after_ms: None,
             })
             .await;
     }

@@ -259,10 +259,12 @@ impl Session {
 
     /// Applies the rate limit to one incoming frame; true when it was refused.
     async fn limited(&mut self) -> bool {
-        self.limited_req(None).await
+        self.limited_req(None, None).await
     }
 
-    async fn limited_req(&mut self, req: Option<u64>) -> bool {
+    /// The rate limit for a frame that is request `req` or chat message `id`:
+    /// the refusal names it, so the client knows what to send again.
+    async fn limited_req(&mut self, req: Option<u64>, id: Option<&str>) -> bool {
         match self.bucket.take(Instant::now()) {
             Ok(()) => false,
             Err(wait) => {
@@ -273,9 +275,9 @@ impl Session {
                 let _ = self
                     .send(&ServerMessage::Error {
                         req,
-                        id: None,
+                        id: id.map(str::to_owned),
                         error: ErrorCode::RateLimited,
-                        message: format!("too many messages; not applied: send it again as a new request in {ms} ms"),
+                        message: format!("too many messages; not applied: send it again in {ms} ms (a request under a new number)"),
                         retry_after_ms: Some(ms),
                     })
                     .await;
@@ -303,7 +305,11 @@ impl Session {
             Ok(m) => m.req(),
             Err((_, _, req)) => *req,
         };
-        if self.limited_req(req).await {
+        let say_id = match &parsed {
+            Ok(ClientMessage::Say { id, .. }) => Some(id.as_str()),
+            _ => None,
+        };
+        if self.limited_req(req, say_id).await {
             return Ok(());
         }
         let msg = match parsed {

@@ -1,13 +1,19 @@
 //! `frontdesk customer`: the digital service menu in a terminal (seed step 3: the
-//! menu shown as text). Interactive on a terminal; scriptable from a pipe.
+//! menu shown as text), and the chat with an agent from a `chat` item.
+//! Interactive on a terminal; scriptable from a pipe.
+//!
+//! Standard input and the server are read at once (`select!`): news from the
+//! server (a new place in the queue, an agent's message) is printed as it
+//! comes, not when the next line is typed.
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use frontdesk_client::{ClientError, CustomerClient, Reply};
-use frontdesk_protocol::Screen;
+use frontdesk_client::{ClientError, CustomerClient, CustomerEvent, QueueStatus, Reply};
+use frontdesk_protocol::{ChatLine, Screen};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Debug, Args)]
@@ -20,13 +26,14 @@ pub struct CustomerArgs {
     phone: String,
 }
 
-/// One line of input, understood.
+/// One line of input at the menu, understood.
 #[derive(Debug, PartialEq, Eq)]
 enum Choice {
     Item(String),
     Back,
     Home,
     End,
+    Cancel,
     Help,
     Empty,
     Unknown(String),
@@ -39,6 +46,7 @@ fn parse_choice(line: &str, screen: &Screen) -> Choice {
         "back" | "b" => Choice::Back,
         "home" | "h" => Choice::Home,
         "end" | "quit" | "exit" | "q" => Choice::End,
+        "cancel" => Choice::Cancel,
         "help" | "?" => Choice::Help,
         _ => {
             if let Ok(n) = word.parse::<usize>() {
@@ -55,6 +63,30 @@ fn parse_choice(line: &str, screen: &Screen) -> Choice {
         }
     }
 }
+
+/// One line of input during a chat, understood: everything is a message to the
+/// agent except a few commands that start with `/`.
+#[derive(Debug, PartialEq, Eq)]
+enum ChatInput {
+    Say(String),
+    End,
+    Help,
+    Empty,
+}
+
+fn parse_chat(line: &str) -> ChatInput {
+    let text = line.trim();
+    match text.to_ascii_lowercase().as_str() {
+        "" => ChatInput::Empty,
+        "/end" | "/quit" | "/exit" => ChatInput::End,
+        "/help" | "/?" => ChatInput::Help,
+        _ => ChatInput::Say(text.to_owned()),
+    }
+}
+
+const MENU_HELP: &str = "Type the number of an item (or its id), `back`, `home` or `end`.";
+const QUEUE_HELP: &str = "Type cancel to leave the queue; the menu stays usable while you wait.";
+const CHAT_HELP: &str = "Type your message and press Enter; /end ends the consultation.";
 
 fn render_screen(screen: &Screen) -> String {
     let mut out = String::new();
@@ -91,6 +123,141 @@ fn render_reply(reply: &Reply) -> String {
     out
 }
 
+fn render_queued(q: &QueueStatus) -> String {
+    match q.estimated_wait_ms {
+        Some(ms) => {
+            // Round up: "about 0 min" would promise too much.
+            let minutes = ms.div_ceil(60_000).max(1);
+            format!(
+                "Waiting for an agent: position {}, about {minutes} min\n",
+                q.position
+            )
+        }
+        // No agent is taking customers: no estimate to give.
+        None => format!(
+            "Waiting for an agent: position {}, no agent is available yet\n",
+            q.position
+        ),
+    }
+}
+
+fn render_line(line: &ChatLine, agent: &str) -> String {
+    let who = if line.from != "agent" {
+        "you".to_owned()
+    } else if agent.is_empty() {
+        "agent".to_owned()
+    } else {
+        format!("agent {agent}")
+    };
+    format!("{who}: {}\n", line.text.trim_end())
+}
+
+/// What of the queue and the chat has been shown, so that news is printed once
+/// (the server sends the whole chat again after a resume).
+#[derive(Debug, Default)]
+struct ChatView {
+    /// Chat lines printed (or typed here), by `seq`.
+    shown: BTreeSet<u64>,
+    /// Waiting for an agent, as last shown.
+    waiting: bool,
+    /// The service of the chat shown, and its agent's name.
+    chat: Option<(String, String)>,
+}
+
+impl ChatView {
+    fn agent_name(&self) -> &str {
+        self.chat.as_ref().map_or("", |(_, name)| name.as_str())
+    }
+
+    fn line(&mut self, line: &ChatLine) -> String {
+        if self.shown.insert(line.seq) {
+            render_line(line, self.agent_name())
+        } else {
+            String::new()
+        }
+    }
+
+    /// The text for one event (empty when there is nothing new to say).
+    fn render(&mut self, event: &CustomerEvent) -> String {
+        match event {
+            CustomerEvent::Queued(q) => {
+                let mut out = String::new();
+                if q.requeued {
+                    out += "You are back at the head of the queue.\n";
+                }
+                out += &render_queued(q);
+                if !self.waiting {
+                    self.waiting = true;
+                    out += QUEUE_HELP;
+                    out.push('\n');
+                }
+                out
+            }
+            CustomerEvent::AgentJoined {
+                service,
+                agent,
+                messages,
+            } => {
+                self.waiting = false;
+                let mut out = String::new();
+                if self.chat.as_ref().is_none_or(|(s, _)| s != service) {
+                    out += &format!("\nAgent {} joined the chat. {CHAT_HELP}\n", agent.name);
+                }
+                self.chat = Some((service.clone(), agent.name.clone()));
+                for line in messages {
+                    out += &self.line(line);
+                }
+                out
+            }
+            CustomerEvent::Chat { line, .. } => self.line(line),
+            CustomerEvent::AgentStatus {
+                online, grace_ms, ..
+            } => {
+                if *online {
+                    "(the agent is back)\n".to_owned()
+                } else {
+                    match grace_ms {
+                        Some(ms) => format!(
+                            "(the agent lost their connection; waiting up to {} s for them)\n",
+                            ms.div_ceil(1000)
+                        ),
+                        None => "(the agent lost their connection)\n".to_owned(),
+                    }
+                }
+            }
+            CustomerEvent::ServiceEnded { reason, screen, .. } => {
+                self.chat = None;
+                let why = match reason.as_str() {
+                    "agent" => "The agent ended the chat.",
+                    "agent_lost" => "The agent did not come back.",
+                    _ => "The chat ended.",
+                };
+                format!("\n{why}\n\n{}", render_screen(screen))
+            }
+            CustomerEvent::Said(said) => {
+                // A message resent after a reconnect, now stored; it was printed
+                // as typed.
+                self.shown.insert(said.seq);
+                String::new()
+            }
+            CustomerEvent::SayRefused { code, message, .. } => {
+                format!("! a message was not delivered: {message} [{code}]\n")
+            }
+        }
+    }
+
+    /// The client left the queue (or never was in it): say so next time.
+    fn left_queue(&mut self) {
+        self.waiting = false;
+    }
+}
+
+/// How handling one line ended.
+enum Next {
+    Continue,
+    Exit(ExitCode),
+}
+
 pub async fn run(args: CustomerArgs) -> anyhow::Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal();
     let mut client = match CustomerClient::start(&args.url, &args.phone).await {
@@ -107,21 +274,54 @@ pub async fn run(args: CustomerArgs) -> anyhow::Result<ExitCode> {
     );
     print!("{}", render_screen(&client.screen));
 
+    let mut view = ChatView::default();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     // The server closes connections that say nothing for a minute; a person
     // reading a long answer should not lose theirs.
     let mut heartbeat = tokio::time::interval(Duration::from_secs(20));
     heartbeat.tick().await;
+    // Whether to show the prompt again: after output, not after a silent heartbeat.
+    let mut prompt = true;
     loop {
-        if interactive {
+        // News that came with the last answer (e.g. `queued` after choosing chat).
+        let news: Vec<CustomerEvent> = client.events().collect();
+        for event in &news {
+            let text = view.render(event);
+            prompt |= !text.is_empty();
+            print!("{text}");
+        }
+        if interactive && prompt {
             print!("> ");
             let _ = std::io::stdout().flush();
         }
+        prompt = false;
+        // `next_line` and `next_event` are cancel-safe: whichever loses the race
+        // loses nothing.
         let line = tokio::select! {
             line = lines.next_line() => line?,
+            event = client.next_event(Duration::from_secs(3600)) => {
+                match event {
+                    Ok(event) => {
+                        let text = view.render(&event);
+                        if !text.is_empty() {
+                            // Over the prompt, which is shown again below.
+                            let over = if interactive { "\r  \r" } else { "" };
+                            print!("{over}{text}");
+                            prompt = true;
+                        }
+                    }
+                    Err(ClientError::Timeout) => {}
+                    Err(ClientError::Server { code, message }) => {
+                        println!("! {message} [{code}]");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    Err(e) => return Err(anyhow::anyhow!("lost the server: {e}")),
+                }
+                continue;
+            }
             _ = heartbeat.tick() => {
                 if let Err(e) = client.ping().await {
-                    tracing::debug!(error = %e, "heartbeat failed; the next choice reconnects");
+                    tracing::debug!(error = %e, "heartbeat failed; the next step reconnects");
                 }
                 continue;
             }
@@ -134,33 +334,95 @@ pub async fn run(args: CustomerArgs) -> anyhow::Result<ExitCode> {
             // Echo scripted input so the output reads as a transcript.
             println!("> {}", line.trim());
         }
-        let result = match parse_choice(&line, &client.screen) {
-            Choice::Empty => continue,
-            Choice::Help => {
-                println!("Type the number of an item (or its id), `back`, `home` or `end`.");
-                continue;
-            }
-            Choice::Unknown(why) => {
-                println!("! {why}");
-                continue;
-            }
-            Choice::End => match client.end().await {
-                Ok(items) => {
-                    println!("Consultation ended; {items} item(s) recorded. Thank you!");
-                    return Ok(ExitCode::SUCCESS);
-                }
-                Err(e) => Err(e),
-            },
-            Choice::Item(id) => client.select(&id).await,
-            Choice::Back => client.back().await,
-            Choice::Home => client.home().await,
+        prompt = true;
+        let next = if client.chat().is_some() {
+            chat_line(&mut client, &mut view, &line).await?
+        } else {
+            menu_line(&mut client, &mut view, &line).await?
         };
-        match result {
-            Ok(reply) => print!("{}", render_reply(&reply)),
-            Err(ClientError::Server { code, message }) => println!("! {message} [{code}]"),
-            Err(e) => return Err(anyhow::anyhow!("lost the server: {e}")),
+        if let Next::Exit(code) = next {
+            return Ok(code);
         }
     }
+}
+
+/// Ends the consultation and says goodbye.
+async fn end(client: &mut CustomerClient) -> anyhow::Result<Next> {
+    match client.end().await {
+        Ok(items) => {
+            println!("Consultation ended; {items} item(s) recorded. Thank you!");
+            Ok(Next::Exit(ExitCode::SUCCESS))
+        }
+        Err(ClientError::Server { code, message }) => {
+            println!("! {message} [{code}]");
+            Ok(Next::Continue)
+        }
+        Err(e) => Err(anyhow::anyhow!("lost the server: {e}")),
+    }
+}
+
+/// A line typed at the menu (waiting for an agent or not).
+async fn menu_line(
+    client: &mut CustomerClient,
+    view: &mut ChatView,
+    line: &str,
+) -> anyhow::Result<Next> {
+    let result = match parse_choice(line, &client.screen) {
+        Choice::Empty => return Ok(Next::Continue),
+        Choice::Help => {
+            println!("{MENU_HELP}");
+            if client.waiting().is_some() {
+                println!("{QUEUE_HELP}");
+            }
+            return Ok(Next::Continue);
+        }
+        Choice::Unknown(why) => {
+            println!("! {why}");
+            if client.waiting().is_some() {
+                // Typed as if the chat were open: say why it is not yet.
+                println!("(the chat opens when an agent joins) {QUEUE_HELP}");
+            }
+            return Ok(Next::Continue);
+        }
+        Choice::End => return end(client).await,
+        Choice::Item(id) => client.select(&id).await,
+        Choice::Back => client.back().await,
+        Choice::Home => client.home().await,
+        Choice::Cancel => {
+            let r = client.cancel().await;
+            view.left_queue();
+            r
+        }
+    };
+    match result {
+        Ok(reply) => print!("{}", render_reply(&reply)),
+        Err(ClientError::Server { code, message }) => println!("! {message} [{code}]"),
+        Err(e) => return Err(anyhow::anyhow!("lost the server: {e}")),
+    }
+    Ok(Next::Continue)
+}
+
+/// A line typed during a chat.
+async fn chat_line(
+    client: &mut CustomerClient,
+    view: &mut ChatView,
+    line: &str,
+) -> anyhow::Result<Next> {
+    match parse_chat(line) {
+        ChatInput::Empty => {}
+        ChatInput::Help => println!("{CHAT_HELP}"),
+        ChatInput::End => return end(client).await,
+        ChatInput::Say(text) => match client.say(&text).await {
+            Ok(said) => {
+                view.shown.insert(said.seq);
+            }
+            Err(ClientError::Server { code, message }) => {
+                println!("! not delivered: {message} [{code}]");
+            }
+            Err(e) => return Err(anyhow::anyhow!("lost the server: {e}")),
+        },
+    }
+    Ok(Next::Continue)
 }
 
 #[cfg(test)]
@@ -208,6 +470,87 @@ mod tests {
         assert!(matches!(parse_choice("3", &s), Choice::Unknown(_)));
         assert!(matches!(parse_choice("0", &s), Choice::Unknown(_)));
         assert!(matches!(parse_choice("nope", &s), Choice::Unknown(_)));
+        assert_eq!(parse_choice("Cancel", &s), Choice::Cancel);
+    }
+
+    #[test]
+    fn in_a_chat_everything_is_a_message_but_slash_commands() {
+        assert_eq!(
+            parse_chat("  end of month?  "),
+            ChatInput::Say("end of month?".into())
+        );
+        assert_eq!(parse_chat("3"), ChatInput::Say("3".into()));
+        assert_eq!(parse_chat("/END"), ChatInput::End);
+        assert_eq!(parse_chat("/help"), ChatInput::Help);
+        assert_eq!(parse_chat(" "), ChatInput::Empty);
+    }
+
+    fn chat_line(seq: u64, from: &str, text: &str) -> ChatLine {
+        ChatLine {
+            seq,
+            from: from.into(),
+            text: text.into(),
+            at_ms: 0,
+            id: format!("m{seq}"),
+        }
+    }
+
+    #[test]
+    fn the_queue_and_the_chat_print_once_each() {
+        use frontdesk_protocol::AgentCard;
+        let mut view = ChatView::default();
+        let queued = |position, ms, agents| {
+            CustomerEvent::Queued(QueueStatus {
+                position,
+                waiting: 3,
+                estimated_wait_ms: ms,
+                agents_available: agents,
+                requeued: false,
+            })
+        };
+        assert_eq!(
+            view.render(&queued(3, Some(150_000), 1)),
+            format!("Waiting for an agent: position 3, about 3 min\n{QUEUE_HELP}\n")
+        );
+        assert_eq!(
+            view.render(&queued(1, None, 0)),
+            "Waiting for an agent: position 1, no agent is available yet\n"
+        );
+        let joined = |messages| CustomerEvent::AgentJoined {
+            service: "s1".into(),
+            agent: AgentCard {
+                id: 2,
+                name: "Ada".into(),
+            },
+            messages,
+        };
+        let text = view.render(&joined(vec![]));
+        assert!(text.contains("Agent Ada joined the chat."), "{text}");
+        assert_eq!(
+            view.render(&CustomerEvent::Chat {
+                service: "s1".into(),
+                line: chat_line(1, "agent", "Hello, how can I help?"),
+            }),
+            "agent Ada: Hello, how can I help?\n"
+        );
+        view.shown.insert(2); // typed here
+        // After a resume the whole chat comes again: only the new line is printed.
+        let text = view.render(&joined(vec![
+            chat_line(1, "agent", "Hello, how can I help?"),
+            chat_line(2, "customer", "my bill"),
+            chat_line(3, "agent", "Let me look."),
+        ]));
+        assert_eq!(text, "agent Ada: Let me look.\n");
+        let text = view.render(&CustomerEvent::ServiceEnded {
+            service: "s1".into(),
+            reason: "agent".into(),
+            screen: screen(),
+        });
+        assert!(
+            text.starts_with("\nThe agent ended the chat.\n\nMain › Bills\n"),
+            "{text}"
+        );
+        assert!(view.chat.is_none());
     }
 
     #[test]
