@@ -22,6 +22,9 @@ use common::TestServer;
 use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
+use frontdesk_client::{AgentConnection, ApiClient, Connection};
+use frontdesk_protocol::agent::{AgentClientMessage, AgentServerMessage, PresenceChoice};
+use frontdesk_protocol::{ClientMessage, ServerMessage};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
@@ -372,6 +375,7 @@ const DEBUG: &str = "return {
     error: (document.getElementById('error-text') || {}).textContent,
     status: (document.getElementById('status') || {}).textContent,
     state: window.frontdesk && window.frontdesk.state(),
+    agent: window.frontdeskAgent && window.frontdeskAgent.state(),
 }";
 
 /// The record's items as (id, served) pairs.
@@ -798,3 +802,806 @@ kind = "content"
 title = "Inner"
 text = "Inner text."
 "#;
+
+// ------------------------------------------------------------------ chat with an agent
+
+const LAPTOP: (u32, u32) = (1366, 768);
+const AGENT: (&str, &str) = ("alice", "alice-password-1");
+const AGENT_NAME: &str = "Alice Wang";
+
+/// The customer page's chat lines as (from, text) pairs, in seq order.
+const CUSTOMER_LINES: &str = "const c = window.frontdesk.state().chat;
+    return c ? c.lines.map((l) => [l.seq, l.from, l.text]) : null";
+
+/// The agent console's lines of its only service as (seq, from, text).
+const AGENT_LINES: &str = "const s = window.frontdeskAgent.state().services[0];
+    return s ? s.lines.map((l) => [l.seq, l.from, l.text]) : null";
+
+/// Waits until `script` (returning `[[seq, from, text], …]`) lists `text` from
+/// `from`, and returns every line then.
+async fn wait_for_line(
+    b: &Browser,
+    who: &str,
+    script: &str,
+    from: &str,
+    text: &str,
+) -> Result<Value> {
+    let check = format!(
+        "const lines = (() => {{ {script} }})();
+         return lines && lines.some((l) => l[1] === {from} && l[2] === {text}) ? lines : null",
+        from = json!(from),
+        text = json!(text),
+    );
+    b.until(&format!("{who} to see {from}: {text:?}"), &check)
+        .await
+}
+
+/// A server with the demo customers (so tiers differ) and one agent account.
+async fn chat_server() -> Result<TestServer> {
+    chat_server_with(|_| {}).await
+}
+
+/// Like [`chat_server`], after `tweak` adjusts the configuration.
+async fn chat_server_with(tweak: impl FnOnce(&mut frontdesk_server::Config)) -> Result<TestServer> {
+    let ts = TestServer::start_with(tweak).await;
+    let today = time::OffsetDateTime::now_utc().date();
+    let csv = frontdesk_server::demo::customers_csv(&frontdesk_server::demo::CUSTOMERS, today);
+    ts.admin().await.import_customers(&csv).await?;
+    frontdesk_server::create_account(
+        ts.server.state().store.as_ref(),
+        AGENT.0,
+        AGENT_NAME,
+        "agent",
+        AGENT.1,
+    )
+    .await?;
+    Ok(ts)
+}
+
+/// A customer on a plain connection who asks for an agent and stays waiting
+/// (while the connection is held).
+async fn waiting_customer(ts: &TestServer, phone: &str) -> Result<Connection> {
+    let mut conn = Connection::open(&ts.url()).await?;
+    conn.send(&ClientMessage::start(phone)).await?;
+    let welcome = conn.recv().await?;
+    if !matches!(welcome, ServerMessage::Welcome { .. }) {
+        return Err(format!("expected welcome, got {welcome:?}").into());
+    }
+    conn.send(&ClientMessage::Select {
+        req: 1,
+        item: "chat".into(),
+    })
+    .await?;
+    loop {
+        match conn.recv().await? {
+            ServerMessage::Ack { req: 1 } => return Ok(conn),
+            ServerMessage::Error { error, message, .. } => {
+                return Err(format!("asking for an agent: {error}: {message}").into());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every line exactly once, numbered 1, 2, 3, … in order.
+fn assert_transcript(lines: &Value, expected: &[(&str, &str)]) {
+    let want: Vec<Value> = expected
+        .iter()
+        .enumerate()
+        .map(|(i, (from, text))| json!([i + 1, from, text]))
+        .collect();
+    assert_eq!(lines, &json!(want), "the transcript");
+}
+
+/// The whole path of a chat: a customer on a phone asks for an agent and sees
+/// their place; an agent on a laptop signs in (after a wrong password), goes
+/// idle, gets the customer with what they viewed, and they talk both ways, also
+/// across dropped connections on either side, every message shown once and in
+/// order; the agent ends the service and the customer is back at the menu.
+#[tokio::test]
+async fn a_customer_chats_with_an_agent() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server().await?;
+
+    // The customer reads something, then asks for an agent.
+    let c = driver.browser(None).await?;
+    c.goto(&format!("{}/", ts.url())).await?;
+    c.viewport(PHONE).await?;
+    c.start(&ts.url()).await?;
+    c.screen(MAIN_TITLE).await?;
+    c.choose("billing").await?;
+    c.screen(BILLING_TITLE).await?;
+    c.choose("bill-due").await?;
+    c.until(
+        "the content",
+        &format!(
+            "return document.getElementById('content').textContent.includes({})",
+            json!(BILL_DUE_TEXT)
+        ),
+    )
+    .await?;
+    c.click("#home").await?;
+    c.screen(MAIN_TITLE).await?;
+    c.choose("chat").await?;
+    c.until(
+        "the place in the queue",
+        "const q = window.frontdesk.state().queue; return q && q.position === 1",
+    )
+    .await?;
+    c.view("queue").await?;
+    assert_eq!(c.text("#queue-position").await?, "1");
+    assert!(c.displayed("#queue-cancel").await?, "a way to stop waiting");
+    // While waiting the menu stays usable.
+    c.screen(MAIN_TITLE).await?;
+
+    // The agent signs in, with a typo first.
+    let a = driver.browser(None).await?;
+    a.goto(&format!("{}/agent", ts.url())).await?;
+    a.viewport(LAPTOP).await?;
+    a.view("login-view").await?;
+    assert_eq!(a.title().await?, "Agent console");
+    a.type_into("#username", AGENT.0).await?;
+    a.type_into("#password", "not-the-password").await?;
+    a.click("#login").await?;
+    let error = a
+        .until(
+            "the wrong-password message",
+            "return document.getElementById('login-error').textContent",
+        )
+        .await?;
+    assert_eq!(error, json!("Wrong username or password."));
+    a.find("#password").await?.clear().await?;
+    a.type_into("#password", AGENT.1).await?;
+    a.click("#login").await?;
+    a.view("console-view").await?;
+    a.until(
+        "the console connected",
+        "return window.frontdeskAgent.state().connected",
+    )
+    .await?;
+    assert_eq!(a.text("#me-name").await?, AGENT_NAME);
+
+    // The queue: one customer, their phone masked, waiting time ticking.
+    let queue = a
+        .until(
+            "the waiting customer",
+            "const q = window.frontdeskAgent.state().queue; return q.length === 1 && q",
+        )
+        .await?;
+    let masked = queue["waiting"][0]["phone"].as_str().ok_or("no phone")?;
+    assert!(
+        masked.ends_with("0123") && !masked.contains("555"),
+        "masked: {masked}"
+    );
+    assert_eq!(a.text("#queue-length").await?, "1");
+    assert_eq!(
+        a.js("return document.querySelectorAll('#queue-list li').length")
+            .await?,
+        json!(1)
+    );
+    assert!(
+        a.text("#queue-list .waiting-time").await?.contains(':'),
+        "a waiting time"
+    );
+    // Nobody takes customers yet: still first in line.
+    assert_eq!(
+        c.state().await?["queue"]["position"],
+        json!(1),
+        "position before the agent is idle"
+    );
+
+    // Idle: the customer comes to the agent with what they did before.
+    a.click("#go-idle").await?;
+    let services = a
+        .until(
+            "the customer assigned",
+            "const s = window.frontdeskAgent.state(); return s.services.length === 1 && s.services",
+        )
+        .await?;
+    assert_eq!(services[0]["phone"], json!("+12015550123"));
+    assert_eq!(services[0]["tier"], json!("core"));
+    let viewed = services[0]["viewed"].as_array().ok_or("no viewed")?;
+    assert!(
+        viewed.contains(&json!("bill-due")),
+        "the agent sees what the customer read: {viewed:?}"
+    );
+    a.view("service").await?;
+    assert_eq!(a.text("#svc-phone").await?, "+12015550123");
+    assert!(
+        a.js("return Array.from(document.querySelectorAll('#viewed .viewed-title')).map((n) => n.textContent)")
+            .await?
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("When is my bill due?"))),
+        "the viewed items are listed by title"
+    );
+    a.until(
+        "the queue emptied",
+        "return window.frontdeskAgent.state().queue.length === 0",
+    )
+    .await?;
+
+    // The customer's page turns into the chat.
+    c.view("chat-view").await?;
+    c.until(
+        "the agent's name",
+        &format!(
+            "return document.getElementById('chat-title').textContent === {}",
+            json!(AGENT_NAME)
+        ),
+    )
+    .await?;
+    assert_eq!(c.state().await?["queue"], Value::Null);
+
+    // Both ways.
+    let hello = "Hello, my bill looks wrong <b>twice</b>";
+    c.type_into("#chat-input", hello).await?;
+    c.click("#chat-send").await?;
+    wait_for_line(&a, "the agent", AGENT_LINES, "customer", hello).await?;
+    wait_for_line(&c, "the customer", CUSTOMER_LINES, "customer", hello).await?;
+    let reply = "Sorry about that! Let me check.";
+    a.type_into("#reply", reply).await?;
+    a.click("#send").await?;
+    wait_for_line(&c, "the customer", CUSTOMER_LINES, "agent", reply).await?;
+    wait_for_line(&a, "the agent", AGENT_LINES, "agent", reply).await?;
+    // Text is shown as text.
+    assert_eq!(
+        a.js("return document.querySelectorAll('#transcript b, #chat-lines b').length")
+            .await?,
+        json!(0)
+    );
+    assert!(
+        a.text("#transcript").await?.contains(hello),
+        "shown literally"
+    );
+
+    // The customer's network drops just as they send: the message waits in the
+    // outbox and goes once the page has resumed, exactly once.
+    let again = "Are you still there?";
+    c.js("window.frontdesk.dropConnection(); return true")
+        .await?;
+    c.type_into("#chat-input", again).await?;
+    c.click("#chat-send").await?;
+    wait_for_line(&a, "the agent", AGENT_LINES, "customer", again).await?;
+    c.until(
+        "the customer's outbox emptied",
+        "const s = window.frontdesk.state(); return s.connected && s.says.length === 0",
+    )
+    .await?;
+
+    // The same for the agent.
+    let back = "Yes — your bill is fixed now.";
+    a.js("window.frontdeskAgent.dropConnection(); return true")
+        .await?;
+    a.type_into("#reply", back).await?;
+    a.click("#send").await?;
+    let lines = wait_for_line(&c, "the customer", CUSTOMER_LINES, "agent", back).await?;
+    let expected = [
+        ("customer", hello),
+        ("agent", reply),
+        ("customer", again),
+        ("agent", back),
+    ];
+    assert_transcript(&lines, &expected);
+    a.until(
+        "the agent's outbox emptied",
+        "const s = window.frontdeskAgent.state(); return s.connected && s.says.length === 0",
+    )
+    .await?;
+    let lines = wait_for_line(&a, "the agent", AGENT_LINES, "agent", back).await?;
+    assert_transcript(&lines, &expected);
+    assert_eq!(
+        c.js("return document.querySelectorAll('#chat-lines li').length")
+            .await?,
+        json!(4),
+        "each message shown once"
+    );
+
+    // Two more customers ask for an agent: the queue lists them, masked, with
+    // their tiers and how long they have waited.
+    let _sam = waiting_customer(&ts, "+14155550188").await?;
+    let _li = waiting_customer(&ts, "+8613912345678").await?;
+    let queue = a
+        .until(
+            "two waiting",
+            "const q = window.frontdeskAgent.state().queue; return q.length === 2 && q",
+        )
+        .await?;
+    let tiers: Vec<&Value> = queue["waiting"]
+        .as_array()
+        .ok_or("no waiting")?
+        .iter()
+        .map(|w| &w["tier"])
+        .collect();
+    assert_eq!(
+        tiers,
+        [&json!("important-promotion"), &json!("general-development")]
+    );
+    assert_eq!(
+        a.js("return Array.from(document.querySelectorAll('#queue-list .tier')).map((n) => n.textContent)")
+            .await?,
+        json!(["important-promotion", "general-development"])
+    );
+    assert!(
+        !a.text("#queue-list").await?.contains("555"),
+        "phones are masked"
+    );
+
+    // The console fits a laptop screen without scrolling.
+    let overflow = a
+        .js("return [document.documentElement.scrollHeight, document.documentElement.scrollWidth, innerHeight, innerWidth]")
+        .await?;
+    assert!(
+        overflow[0].as_u64() <= overflow[2].as_u64()
+            && overflow[1].as_u64() <= overflow[3].as_u64(),
+        "the console scrolls: [scrollHeight, scrollWidth, innerHeight, innerWidth] = {overflow}"
+    );
+    // The new customer's glow has done its job; the picture shows the console at rest.
+    a.js("document.getAnimations().forEach((x) => { try { x.finish(); } catch (_) { x.cancel(); } }); return true")
+        .await?;
+    a.screenshot_to_docs("agent").await?;
+    c.screenshot_to_docs("chat").await?;
+
+    // The agent steps away (keeping the customer), then ends the service: the
+    // customer is back at the menu, told so, and the agent takes nobody new.
+    a.click("#go-away").await?;
+    a.until(
+        "the agent away",
+        "return window.frontdeskAgent.state().state === 'away'",
+    )
+    .await?;
+    assert_eq!(
+        a.attr("#go-away", "aria-pressed").await?.as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        a.js("return window.frontdeskAgent.state().services.length")
+            .await?,
+        json!(1),
+        "customers in hand stay when going away"
+    );
+    a.click("#end-service").await?;
+    a.until(
+        "the service gone from the console",
+        "return window.frontdeskAgent.state().services.length === 0",
+    )
+    .await?;
+    a.view("empty").await?;
+    assert_eq!(a.text("#empty-title").await?, "You are away");
+    assert_eq!(
+        a.js("return window.frontdeskAgent.state().queue.length")
+            .await?,
+        json!(2),
+        "nobody taken while away"
+    );
+    c.view("menu-view").await?;
+    c.screen(MAIN_TITLE).await?;
+    c.until(
+        "the chat-ended notice",
+        "return document.getElementById('notice').textContent.includes('chat has ended')",
+    )
+    .await?;
+    assert_eq!(c.state().await?["chat"], Value::Null);
+
+    c.click("#end").await?;
+    c.view("done").await?;
+
+    let errors = c.console_errors().await?;
+    assert!(errors.is_empty(), "customer's browser console: {errors:#?}");
+    // The one expected failure: the wrong password's 401.
+    let errors: Vec<String> = a
+        .console_errors()
+        .await?
+        .into_iter()
+        .filter(|e| !(e.contains("/api/login") && e.contains("401")))
+        .collect();
+    assert!(errors.is_empty(), "agent's browser console: {errors:#?}");
+    c.close().await?;
+    a.close().await
+}
+
+/// A Chinese customer waits, keeps their place across a dropped connection, and
+/// stops waiting; the agent console signs in and out in Chinese too.
+#[tokio::test]
+async fn a_customer_stops_waiting_in_chinese() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server().await?;
+    let c = driver.browser(Some("zh-CN")).await?;
+    c.goto(&format!("{}/", ts.url())).await?;
+    c.viewport(PHONE).await?;
+    c.start(&ts.url()).await?;
+    c.screen(MAIN_TITLE).await?;
+    c.choose("chat").await?;
+    c.until(
+        "the place in the queue",
+        "const q = window.frontdesk.state().queue; return q && q.position === 1",
+    )
+    .await?;
+    c.view("queue").await?;
+    assert_eq!(c.text("#queue-title").await?, "正在为您转接人工客服");
+    assert_eq!(c.text("#queue-position").await?, "1");
+    // No agent is taking customers: no estimate, but a word on why.
+    assert_eq!(
+        c.text("#queue-wait").await?,
+        "目前没有空闲的客服，有客服空闲时将立即为您接通。"
+    );
+
+    // Choosing the chat again while waiting says so.
+    c.choose("chat").await?;
+    c.until(
+        "the already-waiting notice",
+        "return document.getElementById('notice').textContent === '您已在等待人工客服。'",
+    )
+    .await?;
+
+    // The network drops: after resuming the server confirms the place.
+    c.js("window.frontdesk.dropConnection(); return true")
+        .await?;
+    c.until(
+        "the place confirmed after resuming",
+        "const s = window.frontdesk.state();
+         return s.connected && s.queue && s.queue.position === 1 && !s.queue.stale",
+    )
+    .await?;
+
+    // The agent console in Chinese: sign in, see the customer waiting, sign out.
+    let a = driver.browser(Some("zh-CN")).await?;
+    a.goto(&format!("{}/agent", ts.url())).await?;
+    a.viewport(LAPTOP).await?;
+    a.view("login-view").await?;
+    assert_eq!(a.title().await?, "客服工作台");
+    a.type_into("#username", AGENT.0).await?;
+    a.type_into("#password", AGENT.1).await?;
+    a.click("#login").await?;
+    a.view("console-view").await?;
+    a.until(
+        "the waiting customer",
+        "return window.frontdeskAgent.state().queue.length === 1",
+    )
+    .await?;
+    assert_eq!(a.text("#go-idle").await?, "空闲");
+    assert_eq!(a.text("#empty-title").await?, "您处于离开状态");
+
+    // Stop waiting: the customer is told, and the console's queue empties.
+    c.click("#queue-cancel").await?;
+    c.until(
+        "the left-queue notice",
+        "return document.getElementById('notice').textContent === '您已取消等待人工客服。'",
+    )
+    .await?;
+    c.screen(MAIN_TITLE).await?;
+    assert_eq!(c.state().await?["queue"], Value::Null);
+    assert!(!c.displayed("#queue").await?, "the waiting panel is gone");
+    a.until(
+        "the console's queue emptied",
+        "return window.frontdeskAgent.state().queue.length === 0
+            && document.querySelectorAll('#queue-list li').length === 0",
+    )
+    .await?;
+
+    // A reload keeps the session (the cookie): straight back to the console.
+    a.goto(&format!("{}/agent", ts.url())).await?;
+    a.view("console-view").await?;
+    a.click("#logout").await?;
+    a.view("login-view").await?;
+    // Signed out for real: a reload asks to sign in again.
+    a.goto(&format!("{}/agent", ts.url())).await?;
+    a.view("login-view").await?;
+
+    let errors = c.console_errors().await?;
+    assert!(errors.is_empty(), "customer's browser console: {errors:#?}");
+    let errors = a.console_errors().await?;
+    assert!(errors.is_empty(), "agent's browser console: {errors:#?}");
+    c.close().await?;
+    a.close().await
+}
+
+/// Reads messages until `pick` takes one, failing after [`WAIT`].
+async fn recv_until<T>(
+    conn: &mut Connection,
+    what: &str,
+    mut pick: impl FnMut(ServerMessage) -> Option<T>,
+) -> Result<T> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let msg = conn
+            .recv_within(left)
+            .await
+            .map_err(|e| format!("waiting for {what}: {e}"))?;
+        if let Some(t) = pick(msg) {
+            return Ok(t);
+        }
+    }
+}
+
+/// An agent who may hold two chats gets two customers in tabs: a message to the
+/// tab not on display is counted on it, and each tab talks to its own customer.
+#[tokio::test]
+async fn an_agent_holds_two_customers_in_tabs() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server().await?;
+    let (status, body) = ts
+        .admin()
+        .await
+        .post_raw(
+            "/api/agents",
+            "application/json",
+            &json!({
+                "username": "bob",
+                "display_name": "Bob Martin",
+                "password": "bob-password-1",
+                "chat_capacity": 2,
+            })
+            .to_string(),
+        )
+        .await?;
+    assert_eq!(status, 201, "creating the agent: {body}");
+
+    let mut sam = waiting_customer(&ts, "+14155550188").await?;
+    let mut li = waiting_customer(&ts, "+8613912345678").await?;
+
+    let a = driver.browser(None).await?;
+    a.goto(&format!("{}/agent", ts.url())).await?;
+    a.viewport(LAPTOP).await?;
+    a.view("login-view").await?;
+    a.type_into("#username", "bob").await?;
+    a.type_into("#password", "bob-password-1").await?;
+    a.click("#login").await?;
+    a.view("console-view").await?;
+    a.until(
+        "two waiting",
+        "return window.frontdeskAgent.state().queue.length === 2",
+    )
+    .await?;
+    a.click("#go-idle").await?;
+    a.until(
+        "both customers in hand",
+        "return window.frontdeskAgent.state().services.length === 2",
+    )
+    .await?;
+    let joined = |m: ServerMessage| match m {
+        ServerMessage::AgentJoined { service, agent, .. } => Some((service, agent.name)),
+        _ => None,
+    };
+    let (_, name) = recv_until(&mut sam, "agent_joined", joined).await?;
+    assert_eq!(name, "Bob Martin");
+    let (li_service, _) = recv_until(&mut li, "agent_joined", joined).await?;
+
+    // Two tabs; the first customer is on display.
+    a.view("tabs").await?;
+    assert_eq!(
+        a.js("return Array.from(document.querySelectorAll('#tabs .tab-phone')).map((n) => n.textContent)")
+            .await?,
+        json!(["+14155550188", "+8613912345678"])
+    );
+    assert_eq!(a.text("#svc-phone").await?, "+14155550188");
+
+    // The second customer writes: their tab counts it.
+    li.send(&ClientMessage::Say {
+        id: "li-1".into(),
+        text: "你好，我的流量用完了".into(),
+    })
+    .await?;
+    a.until(
+        "the unread count on the second tab",
+        "const b = document.querySelector('#tabs .tab:nth-child(2) .badge'); return b && b.textContent === '1'",
+    )
+    .await?;
+    a.click("#tabs .tab:nth-child(2)").await?;
+    assert_eq!(a.text("#svc-phone").await?, "+8613912345678");
+    assert!(
+        a.text("#transcript")
+            .await?
+            .contains("你好，我的流量用完了")
+    );
+    assert_eq!(
+        a.attr("#tabs .tab:nth-child(2)", "aria-selected")
+            .await?
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        a.js("return document.querySelectorAll('#tabs .badge').length")
+            .await?,
+        json!(0)
+    );
+
+    // The reply goes to that customer only.
+    a.type_into("#reply", "I can add 5 GB now.").await?;
+    a.click("#send").await?;
+    let text = recv_until(&mut li, "the reply", |m| match m {
+        ServerMessage::Chat { line, .. } => Some(line.text),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(text, "I can add 5 GB now.");
+
+    // Ending the service on display leaves the other one.
+    a.click("#end-service").await?;
+    let ended = recv_until(&mut li, "service_ended", |m| match m {
+        ServerMessage::ServiceEnded {
+            service, reason, ..
+        } => Some((service, reason)),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(ended, (li_service, "agent".to_owned()));
+    a.until(
+        "one customer left",
+        "const s = window.frontdeskAgent.state(); return s.services.length === 1 && s.active === s.services[0].id",
+    )
+    .await?;
+    assert_eq!(a.text("#svc-phone").await?, "+14155550188");
+    let sam_lines = a
+        .js("return window.frontdeskAgent.state().services[0].lines.length")
+        .await?;
+    assert_eq!(sam_lines, json!(0), "nothing crossed over");
+
+    // The other customer's network drops: the console says so.
+    sam.drop_abruptly();
+    a.until(
+        "the customer offline",
+        "const s = window.frontdeskAgent.state().services[0]; return s && s.online === false",
+    )
+    .await?;
+    assert!(
+        a.text("#svc-online").await?.starts_with("Offline"),
+        "shown offline"
+    );
+
+    let errors = a.console_errors().await?;
+    assert!(errors.is_empty(), "agent's browser console: {errors:#?}");
+    a.close().await
+}
+
+/// The sign-in form says what went wrong: nothing typed, a wrong password, and
+/// too many wrong passwords (429, with how long to wait from `Retry-After`).
+#[tokio::test]
+async fn the_console_sign_in_says_what_went_wrong() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server().await?;
+    let a = driver.browser(None).await?;
+    a.goto(&format!("{}/agent", ts.url())).await?;
+    a.viewport(LAPTOP).await?;
+    a.view("login-view").await?;
+    a.click("#login").await?;
+    assert_eq!(
+        a.text("#login-error").await?,
+        "Enter your username and password."
+    );
+    a.type_into("#username", AGENT.0).await?;
+    let mut throttled = None;
+    for attempt in 1..=8 {
+        a.find("#password").await?.clear().await?;
+        a.type_into("#password", &format!("wrong-{attempt}"))
+            .await?;
+        a.click("#login").await?;
+        let said = a
+            .until(
+                "an answer to signing in",
+                "const e = document.getElementById('login-error').textContent;
+                 return document.getElementById('login').getAttribute('aria-disabled') !== 'true'
+                     || e.startsWith('Too many') ? e : ''",
+            )
+            .await?;
+        let said = said.as_str().unwrap_or_default().to_owned();
+        if said.starts_with("Too many") {
+            throttled = Some(said);
+            break;
+        }
+        assert_eq!(said, "Wrong username or password.", "attempt {attempt}");
+        // The next attempt must not be read as this one's answer.
+        a.js("document.getElementById('login-error').textContent = ''; return true")
+            .await?;
+    }
+    let throttled = throttled.ok_or("never told to wait")?;
+    let secs: u64 = throttled
+        .strip_prefix("Too many attempts, try again in ")
+        .and_then(|r| r.strip_suffix(" s."))
+        .ok_or_else(|| format!("the wait message: {throttled:?}"))?
+        .parse()?;
+    assert!((1..=60).contains(&secs), "{throttled}");
+    assert_eq!(
+        a.attr("#login", "aria-disabled").await?.as_deref(),
+        Some("true"),
+        "no more attempts until then"
+    );
+    let errors: Vec<String> = a
+        .console_errors()
+        .await?
+        .into_iter()
+        .filter(|e| !(e.contains("/api/login") && (e.contains("401") || e.contains("429"))))
+        .collect();
+    assert!(errors.is_empty(), "agent's browser console: {errors:#?}");
+    a.close().await
+}
+
+/// An agent (a program on the agent socket) who comes online after the customer.
+async fn agent_taking(ts: &TestServer) -> Result<AgentConnection> {
+    let mut api = ApiClient::new(&ts.url())?;
+    let login = api.login(AGENT.0, AGENT.1).await?;
+    let mut agent = AgentConnection::open(&ts.url(), Some(&login.token)).await?;
+    agent
+        .send(&AgentClientMessage::Presence {
+            state: PresenceChoice::Idle,
+        })
+        .await?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let AgentServerMessage::Assigned { .. } = agent.recv_within(left).await? {
+            return Ok(agent);
+        }
+    }
+}
+
+/// The customer sees their agent drop and come back; when the agent stays away
+/// past the grace period the chat ends and the customer is first in line again.
+#[tokio::test]
+async fn the_customer_is_told_when_the_agent_drops() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server_with(|c| c.queue.agent_grace_secs = 2).await?;
+    let c = driver.browser(None).await?;
+    c.goto(&format!("{}/", ts.url())).await?;
+    c.viewport(PHONE).await?;
+    c.start(&ts.url()).await?;
+    c.screen(MAIN_TITLE).await?;
+    c.choose("chat").await?;
+    c.until(
+        "the place in the queue",
+        "const q = window.frontdesk.state().queue; return q && q.position === 1",
+    )
+    .await?;
+    let agent = agent_taking(&ts).await?;
+    c.view("chat-view").await?;
+
+    // The agent's network drops: the customer is told, and told when it is back.
+    agent.drop_abruptly();
+    c.until(
+        "the agent-offline notice",
+        "return document.getElementById('agent-status').textContent.includes('lost their connection')",
+    )
+    .await?;
+    assert_eq!(c.state().await?["chat"]["online"], json!(false));
+    let mut api = ApiClient::new(&ts.url())?;
+    let login = api.login(AGENT.0, AGENT.1).await?;
+    let agent = AgentConnection::open(&ts.url(), Some(&login.token)).await?;
+    c.until(
+        "the agent back",
+        "const s = window.frontdesk.state();
+         return s.chat && s.chat.online && document.getElementById('agent-status').textContent === ''",
+    )
+    .await?;
+
+    // Gone for longer than the grace period: back in the queue, at the head.
+    agent.drop_abruptly();
+    c.view("menu-view").await?;
+    c.until(
+        "first in line again",
+        "const q = window.frontdesk.state().queue; return q && q.position === 1 && q.requeued",
+    )
+    .await?;
+    assert_eq!(
+        c.text("#notice").await?,
+        "Your agent lost their connection, so the chat has ended."
+    );
+    assert!(
+        c.displayed("#queue-requeued").await?,
+        "told they are first again"
+    );
+    assert_eq!(c.state().await?["chat"], Value::Null);
+
+    let errors = c.console_errors().await?;
+    assert!(errors.is_empty(), "customer's browser console: {errors:#?}");
+    c.close().await
+}

@@ -532,15 +532,25 @@
       return;
     }
     if (msg.error === 'shutting_down' || msg.error === 'idle_timeout') return; // we reconnect
+    if (msg.error === 'rate_limited') {
+      // The refused frame is not named (it was not read): it may have been a
+      // reply or an end of service. Both are safe to send again (a stored reply
+      // is answered `said` with `duplicate`), so everything unanswered goes again
+      // once the wait is over.
+      for (const m of says) m.sent = false;
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        flushSays();
+        for (const [id, s] of state.services) {
+          if (s.ending) conn.send({ type: 'end_service', service: id });
+        }
+      }, Number(msg.retry_after_ms) || 1000);
+      return;
+    }
     if (typeof msg.id === 'string') {
       const i = says.findIndex((m) => m.id === msg.id);
       if (i >= 0) {
-        if (msg.error === 'rate_limited') {
-          // Not stored: the same reply goes again under the same id.
-          says[i].sent = false;
-          setTimeout(flushSays, 1000);
-          return;
-        }
         says.splice(i, 1);
         renderTranscript(false);
       }
@@ -575,7 +585,10 @@
     renderTranscript(true);
   }
 
+  let retryTimer = null; // after `rate_limited`: nothing goes out before it fires
+
   function flushSays() {
+    if (retryTimer) return;
     for (const m of says) {
       if (m.sent || !state.services.has(m.service)) continue;
       m.sent = conn.send({ type: 'say', service: m.service, id: m.id, text: m.text });
@@ -885,6 +898,9 @@
       tab.append(el('span', { class: 'tab-phone' }, s.view.phone));
       if (!s.online) tab.append(el('span', { class: 'dot offline', title: t('customerOffline') }));
       if (s.unread) tab.append(el('span', { class: 'badge' }, String(s.unread)));
+      // The card on display glows by itself; a new customer behind another tab
+      // makes that tab glow until opened.
+      if (selected) s.fresh = false;
       if (s.fresh) tab.classList.add('fresh');
       tabs.append(tab);
     }

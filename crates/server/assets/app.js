@@ -6,6 +6,13 @@
 // connection the page resumes the consultation and resends what the server has not
 // applied yet (`welcome.last_req`).
 //
+// Choosing a chat item puts the customer in the waiting queue (a panel above the
+// menu shows their place, from `queued`) and then in a chat with an agent (its own
+// view, from `agent_joined`). Chat messages are not numbered requests: each has an
+// id of ours and stays in its own outbox until `said`; after a reconnect the rest
+// go again under the same ids, which the server recognises (PROTOCOL.md, "Chat
+// with an agent").
+//
 // Server text (menu titles, content) is only ever put in the page with textContent.
 'use strict';
 
@@ -70,7 +77,7 @@
       queueWait: (min) => (min <= 1 ? 'Estimated wait: about 1 minute' : `Estimated wait: about ${min} minutes`),
       queueNoAgents: 'No agent is available right now. We will connect you as soon as one is.',
       queueHint: 'You can keep using the menu while you wait.',
-      requeued: 'Your agent was disconnected. You are at the front of the line again.',
+      requeued: 'You are at the front of the line again.',
       cancelWait: 'Stop waiting',
       chatSub: 'is chatting with you',
       conversation: 'Conversation',
@@ -85,7 +92,7 @@
         left_queue: 'You stopped waiting for an agent.',
         already_waiting: 'You are already waiting for an agent.',
         chat_ended: 'The chat has ended. Is there anything else we can help with?',
-        agent_lost: 'Your agent was disconnected. You are at the front of the line again.',
+        agent_lost: 'Your agent lost their connection, so the chat has ended.',
       },
       errors: {
         invalid_phone: 'That phone number does not look right. Please check it and try again.',
@@ -144,7 +151,7 @@
       queueWait: (min) => `预计等待约 ${Math.max(1, min)} 分钟`,
       queueNoAgents: '目前没有空闲的客服，有客服空闲时将立即为您接通。',
       queueHint: '等待期间您可以继续使用菜单。',
-      requeued: '您的客服连接已断开，您已重新排在队列首位。',
+      requeued: '您已重新排在队列首位。',
       cancelWait: '取消等待',
       chatSub: '正在为您服务',
       conversation: '对话',
@@ -159,7 +166,7 @@
         left_queue: '您已取消等待人工客服。',
         already_waiting: '您已在等待人工客服。',
         chat_ended: '对话已结束。还有什么可以帮您的吗？',
-        agent_lost: '您的客服连接已断开，您已重新排在队列首位。',
+        agent_lost: '您的客服连接已断开，对话已结束。',
       },
       errors: {
         invalid_phone: '手机号码似乎不正确，请检查后重试。',
@@ -810,6 +817,13 @@
         delete entry.msg.req;
         entry.sent = false;
         entry.answered = false;
+      }
+      if (req === null && conn.welcomed) {
+        // A refused frame the server could not read far enough to name: it may
+        // have been a chat message. Resending those is safe (a stored one is
+        // answered `said` with `duplicate`), so every unacknowledged one goes again.
+        for (const m of says) m.sent = false;
+        flushSays();
       }
       if (req === null && !conn.welcomed) {
         // The hello itself was refused: say it again on the same socket.

@@ -538,6 +538,7 @@ impl Desk {
             );
             let queued = queued_message(&mut st, consultation);
             self.push_positions(&mut st);
+            self.push_queue(&st);
             queued
         };
         self.assign().await;
@@ -563,6 +564,7 @@ impl Desk {
                     .get_or_create(&Kind { kind: why })
                     .inc();
                 self.push_positions(&mut st);
+                self.push_queue(&st);
                 None
             } else {
                 let reason = if why == "abandoned" {
