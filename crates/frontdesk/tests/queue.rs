@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::TestServer;
 use frontdesk_client::{AgentClient, ApiClient, CustomerClient, CustomerEvent, QueueStatus};
 use frontdesk_protocol::ErrorCode;
-use frontdesk_protocol::agent::{AgentServerMessage, PresenceChoice};
+use frontdesk_protocol::agent::{AgentServerMessage, PresenceChoice, ServiceView};
 
 const WAIT: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "agent-password-1";
@@ -38,6 +38,20 @@ async fn waiting_customer(ts: &TestServer, i: usize) -> CustomerClient {
     let mut c = CustomerClient::start(&ts.url(), &phone(i)).await.unwrap();
     c.select("chat").await.unwrap();
     c
+}
+
+/// Agent `a` (capacity 1), idle, serving customer 1 in a chat: the agent, the
+/// customer, and the service as the agent got it.
+async fn chatting(
+    ts: &TestServer,
+    admin: &ApiClient,
+) -> (AgentClient, CustomerClient, ServiceView) {
+    let mut a = agent(ts, admin, "a", 1).await;
+    a.presence(PresenceChoice::Idle).await.unwrap();
+    let mut c = waiting_customer(ts, 1).await;
+    let s = a.wait_assigned(WAIT).await.unwrap();
+    joined(&mut c).await;
+    (a, c, s)
 }
 
 /// The next `queued` (skipping other events).
@@ -338,11 +352,7 @@ async fn two_hundred_customers_and_twenty_agents_are_each_paired_exactly_once() 
 async fn chat_survives_dropped_connections_on_either_side_without_loss_or_duplicates() {
     let ts = TestServer::start().await;
     let admin = ts.admin().await;
-    let mut a = agent(&ts, &admin, "a", 1).await;
-    a.presence(PresenceChoice::Idle).await.unwrap();
-    let mut c = waiting_customer(&ts, 1).await;
-    let s = a.wait_assigned(WAIT).await.unwrap();
-    joined(&mut c).await;
+    let (mut a, mut c, s) = chatting(&ts, &admin).await;
 
     let first = c.say_with_id("c-1", "one").await.unwrap();
     // The customer's connection drops; the same message is sent again after the
@@ -394,11 +404,7 @@ async fn chat_survives_dropped_connections_on_either_side_without_loss_or_duplic
 async fn an_agent_who_does_not_come_back_hands_the_customer_to_the_head_of_the_queue() {
     let ts = TestServer::start_with(|c| c.queue.agent_grace_secs = 1).await;
     let admin = ts.admin().await;
-    let mut a = agent(&ts, &admin, "a", 1).await;
-    a.presence(PresenceChoice::Idle).await.unwrap();
-    let mut c1 = waiting_customer(&ts, 1).await;
-    a.wait_assigned(WAIT).await.unwrap();
-    joined(&mut c1).await;
+    let (mut a, mut c1, _) = chatting(&ts, &admin).await;
     c1.say("hello?").await.unwrap();
     let mut c2 = waiting_customer(&ts, 2).await;
     assert_eq!(next_queued(&mut c2).await.position, 1);
@@ -438,11 +444,7 @@ async fn an_agent_who_does_not_come_back_hands_the_customer_to_the_head_of_the_q
 async fn a_restart_keeps_the_queue_and_the_chat_history() {
     let ts = TestServer::start().await;
     let admin = ts.admin().await;
-    let mut a = agent(&ts, &admin, "a", 1).await;
-    a.presence(PresenceChoice::Idle).await.unwrap();
-    let mut c1 = waiting_customer(&ts, 1).await;
-    let s = a.wait_assigned(WAIT).await.unwrap();
-    joined(&mut c1).await;
+    let (mut a, mut c1, s) = chatting(&ts, &admin).await;
     c1.say("before the restart").await.unwrap();
     a.say(&s.id, "noted").await.unwrap();
     let mut waiting = Vec::new();

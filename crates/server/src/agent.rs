@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::AppState;
 use crate::api::session_token;
-use crate::customer::check_chat;
+use crate::customer::{check_chat, close_and_drain};
 use crate::desk::Side;
 use crate::error::ApiError;
 use crate::secret::{LOGIN_PREFIX, token_hash};
@@ -165,13 +165,7 @@ impl AgentSession {
                     },
                 })
                 .await;
-            let _ = self
-                .socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: close_code,
-                    reason: code.as_str().into(),
-                })))
-                .await;
+            close_and_drain(&mut self.socket, close_code, code).await;
         }
         self.app.desk.agent_detached(agent, self.conn);
         tracing::info!(agent, "agent disconnected");

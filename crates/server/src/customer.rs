@@ -771,26 +771,6 @@ impl Session {
         .await
     }
 
-    /// Finishes the close handshake: reads (and ignores) until the client closes,
-    /// for at most a second. Dropping a socket with unread bytes makes the kernel
-    /// send a reset, which on Linux discards what the client has not read yet, so
-    /// it would never see our close frame. When the read side is broken (after an
-    /// over-size frame, the rest of it is still unread) the socket is held open
-    /// until the deadline instead, long enough for the client to read the close.
-    async fn drain(&mut self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-        loop {
-            match tokio::time::timeout_at(deadline, self.socket.recv()).await {
-                Ok(Some(Ok(Message::Close(_)))) | Err(_) => return,
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(_)) | None) => {
-                    tokio::time::sleep_until(deadline).await;
-                    return;
-                }
-            }
-        }
-    }
-
     async fn error(&mut self, req: Option<u64>, error: ErrorCode, message: String) {
         let _ = self
             .send(&ServerMessage::Error {
@@ -832,14 +812,7 @@ impl Session {
                         retry_after_ms: None,
                     })
                     .await;
-                let _ = self
-                    .socket
-                    .send(Message::Close(Some(CloseFrame {
-                        code: close,
-                        reason: code.as_str().into(),
-                    })))
-                    .await;
-                self.drain().await;
+                close_and_drain(&mut self.socket, close, code).await;
             }
             Stop::Ended => {
                 let _ = self
@@ -862,6 +835,33 @@ impl Session {
         }
         if let Some(done) = self.stopped_for.take() {
             let _ = done.send(());
+        }
+    }
+}
+
+/// Closes a WebSocket with `close` and the error code as the reason, then
+/// finishes the close handshake: reads (and ignores) until the client closes, for
+/// at most a second. Dropping a socket with unread bytes makes the kernel send a
+/// reset, which on Linux discards what the client has not read yet, so it would
+/// never see our close frame. When the read side is broken (after an over-size
+/// frame, the rest of it is still unread) the socket is held open until the
+/// deadline instead, long enough for the client to read the close.
+pub(crate) async fn close_and_drain(socket: &mut WebSocket, close: u16, code: ErrorCode) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: close,
+            reason: code.as_str().into(),
+        })))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Ok(Some(Ok(Message::Close(_)))) | Err(_) => return,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => {
+                tokio::time::sleep_until(deadline).await;
+                return;
+            }
         }
     }
 }

@@ -852,6 +852,20 @@ mod tests {
     use super::*;
     use crate::NewServiceItem;
 
+    /// Consultation `c1` of `customer` on menu version 1, resume hash `r`, at 5 ms.
+    async fn open_consultation(s: &SqliteStore, customer: i64) {
+        s.create_consultation(&NewConsultation {
+            id: "c1",
+            customer_id: customer,
+            menu_version: 1,
+            resume_hash: b"r",
+            screen: "main",
+            now: 5,
+        })
+        .await
+        .unwrap();
+    }
+
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
@@ -887,16 +901,7 @@ mod tests {
             .create_account("ann", "Ann", "agent", "h", 0)
             .await
             .unwrap();
-        s.create_consultation(&NewConsultation {
-            id: "c1",
-            customer_id: cust,
-            menu_version: 1,
-            resume_hash: b"r",
-            screen: "main",
-            now: 5,
-        })
-        .await
-        .unwrap();
+        open_consultation(&s, cust).await;
         let join = StepWrite {
             consultation: "c1",
             last_req: 1,
@@ -975,16 +980,7 @@ mod tests {
                 .unwrap(),
             cust
         );
-        s.create_consultation(&NewConsultation {
-            id: "c1",
-            customer_id: cust,
-            menu_version: 1,
-            resume_hash: b"r",
-            screen: "main",
-            now: 5,
-        })
-        .await
-        .unwrap();
+        open_consultation(&s, cust).await;
         let step = StepWrite {
             consultation: "c1",
             last_req: 1,
