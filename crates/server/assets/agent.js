@@ -9,14 +9,13 @@
 // reconnect, so a flaky network neither loses nor doubles one.
 //
 // Server text (names, phones, chat) is only ever put in the page with textContent.
+// What the customer page does alike is in common.js, loaded before this.
 'use strict';
 
 (function () {
-  const RETRY_FIRST_MS = 500;
-  const RETRY_MAX_MS = 8000;
-  const PING_MS = 20000;
-  // A socket that answers neither welcome nor ping within this long is dead.
-  const ANSWER_WAIT_MS = 10000;
+  const common = window.frontdeskCommon;
+  const { RETRY_FIRST_MS, PING_MS, $, el, showError, hideError } = common;
+
   const TICK_MS = 1000;
   const NOTICE_MS = 8000;
   // Set after signing in, cleared on signing out: whether opening the page should
@@ -185,38 +184,7 @@
     },
   };
 
-  function pickLanguage() {
-    const prefs = (navigator.languages && navigator.languages.length)
-      ? navigator.languages : [navigator.language || 'en'];
-    for (const tag of prefs) {
-      const l = String(tag).toLowerCase();
-      if (l === 'zh' || l.startsWith('zh-')) return 'zh';
-      if (l === 'en' || l.startsWith('en-')) return 'en';
-    }
-    return 'en';
-  }
-  const LANG = pickLanguage();
-
-  function t(key, ...args) {
-    const v = key in STRINGS[LANG] ? STRINGS[LANG][key] : STRINGS.en[key];
-    return typeof v === 'function' ? v(...args) : (v === undefined ? key : v);
-  }
-
-  function errorText(code, message) {
-    return STRINGS[LANG].errors[code] || message || STRINGS[LANG].errors.internal;
-  }
-
-  function translatePage() {
-    document.documentElement.lang = LANG === 'zh' ? 'zh-Hans' : 'en';
-    document.title = t('pageTitle');
-    for (const n of document.querySelectorAll('[data-i18n]')) n.textContent = t(n.dataset.i18n);
-    for (const n of document.querySelectorAll('[data-i18n-aria-label]')) {
-      n.setAttribute('aria-label', t(n.dataset.i18nAriaLabel));
-    }
-    for (const n of document.querySelectorAll('[data-i18n-placeholder]')) {
-      n.setAttribute('placeholder', t(n.dataset.i18nPlaceholder));
-    }
-  }
+  const { t, errorText, translatePage, time: TIME } = common.translations(STRINGS);
 
   // ---------------------------------------------------------------- state
 
@@ -235,12 +203,12 @@
 
   // Replies not yet acknowledged: { service, id, text, sent: on the current socket }.
   const says = [];
-  const SAY_PREFIX = `a${randomHex(6)}`;
-  let sayCounter = 0;
+  const nextSayId = common.messageIds('a');
 
   // ---------------------------------------------------------------- connection
 
   const conn = {
+    ...common.socketMethods,
     ws: null,
     welcomed: false,
     wanted: false,        // a socket should be open (signed in)
@@ -258,34 +226,13 @@
     },
 
     connect() {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
+      this.cancelRetry();
       if (!this.wanted) return;
-      const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      let ws;
-      try {
-        ws = new WebSocket(`${scheme}//${location.host}/agent/ws`);
-      } catch (_) {
+      if (!this.openSocket('/agent/ws', handle)) {
         setTimeout(() => this.closed(null), 0);
         return;
       }
-      this.ws = ws;
-      this.welcomed = false;
-      this.openedAt = Date.now();
-      this.awaitingSince = 0;
-      ws.onmessage = (ev) => {
-        if (ws !== this.ws) return;
-        this.awaitingSince = 0;
-        let msg;
-        try { msg = JSON.parse(ev.data); } catch (_) { return; }
-        if (msg && typeof msg === 'object') handle(msg);
-      };
-      ws.onclose = () => this.closed(ws);
       renderConn();
-    },
-
-    ready() {
-      return !!this.ws && this.welcomed && this.ws.readyState === WebSocket.OPEN;
     },
 
     send(msg) {
@@ -302,24 +249,14 @@
     tick() {
       if (!this.ws) return;
       const now = Date.now();
-      if (!this.welcomed) {
-        if (now - this.openedAt > ANSWER_WAIT_MS) this.drop();
-      } else if (this.awaitingSince && now - this.awaitingSince > ANSWER_WAIT_MS) {
+      if (this.overdue(now)) {
         this.drop();
-      } else if (now - this.lastPingAt >= PING_MS) {
+      } else if (this.welcomed && now - this.lastPingAt >= PING_MS) {
         this.lastPingAt = now;
         if (!this.awaitingSince) this.awaitingSince = now;
         this.nonce += 1;
         this.send({ type: 'ping', nonce: this.nonce });
       }
-    },
-
-    drop() {
-      const ws = this.ws;
-      if (!ws) return;
-      ws.onmessage = ws.onclose = null;
-      try { ws.close(); } catch (_) { /* already closed */ }
-      this.closed(ws);
     },
 
     closed(ws) {
@@ -340,30 +277,18 @@
     retry() {
       if (this.retryTimer || this.ws || !this.wanted) return;
       // Jitter, so agents cut off together do not all come back in the same instant.
-      const delay = this.retryDelay * (0.75 + Math.random() * 0.5);
-      this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
-      this.retryTimer = setTimeout(() => this.connect(), delay);
+      this.retryAfter(this.retryDelay * (0.75 + Math.random() * 0.5));
       renderConn();
     },
 
     nudge() {
-      if (this.retryTimer) {
-        this.retryDelay = RETRY_FIRST_MS;
-        this.connect();
-      }
+      this.retryNow();
     },
 
     stop() {
       this.wanted = false;
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-      const ws = this.ws;
-      this.ws = null;
-      this.welcomed = false;
-      if (ws) {
-        ws.onmessage = ws.onclose = null;
-        try { ws.close(); } catch (_) { /* already closed */ }
-      }
+      this.cancelRetry();
+      this.release();
       renderConn();
     },
   };
@@ -579,8 +504,7 @@
   // ---------------------------------------------------------------- actions
 
   function say(service, text) {
-    sayCounter += 1;
-    says.push({ service, id: `${SAY_PREFIX}-${sayCounter}`, text, sent: false });
+    says.push({ service, id: nextSayId(), text, sent: false });
     flushSays();
     renderTranscript(true);
   }
@@ -747,15 +671,6 @@
 
   // ---------------------------------------------------------------- rendering
 
-  const $ = (id) => document.getElementById(id);
-
-  function el(tag, attrs, text) {
-    const n = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) n.setAttribute(k, v);
-    if (text !== undefined) n.textContent = text;
-    return n;
-  }
-
   const VIEWS = {
     loading: 'loading-view', login: 'login-view', console: 'console-view', superseded: 'superseded-view',
   };
@@ -781,16 +696,6 @@
 
   function loginError(text) {
     $('login-error').textContent = text;
-  }
-
-  function showError(text) {
-    $('error-text').textContent = text;
-    $('error').hidden = false;
-  }
-
-  function hideError() {
-    $('error').hidden = true;
-    $('error-text').textContent = '';
   }
 
   let noticeTimer = null;
@@ -940,22 +845,15 @@
     renderTranscript(true);
   }
 
-  const TIME = (() => {
-    try { return new Intl.DateTimeFormat(LANG === 'zh' ? 'zh-CN' : undefined, { hour: '2-digit', minute: '2-digit' }); } catch (_) { return null; }
-  })();
-
   function renderTranscript(toBottom) {
     const s = state.services.get(state.active);
     const list = $('transcript');
-    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
-    list.textContent = '';
-    if (!s) return;
-    const seqs = Array.from(s.lines.keys()).sort((a, b) => a - b);
-    for (const seq of seqs) list.append(renderLine(s.lines.get(seq), false));
-    for (const m of says) {
-      if (m.service === state.active) list.append(renderLine({ from: 'agent', text: m.text }, true));
+    if (!s) {
+      list.textContent = '';
+      return;
     }
-    if (toBottom || nearBottom) list.scrollTop = list.scrollHeight;
+    const pending = says.filter((m) => m.service === state.active).map((m) => ({ from: 'agent', text: m.text }));
+    common.showLines(list, s.lines, pending, renderLine, toBottom);
   }
 
   function renderLine(line, pending) {
@@ -1034,29 +932,14 @@
       say(state.active, text);
       renderTabs();
     });
-    $('reply').addEventListener('keydown', (ev) => {
-      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
-        ev.preventDefault();
-        $('reply-form').requestSubmit();
-      }
-    });
+    common.sendOnEnter($('reply'), $('reply-form'));
     $('end-service').addEventListener('click', () => {
       if (state.active && conn.ready()) endService(state.active);
     });
 
     for (const ev of ['pointerdown', 'keydown', 'focus']) window.addEventListener(ev, seen, true);
-    window.addEventListener('online', () => conn.nudge());
-    document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible') conn.nudge();
-    });
+    common.whenBack(() => conn.nudge());
     setInterval(tick, TICK_MS);
-  }
-
-  function randomHex(bytes) {
-    const a = new Uint8Array(bytes);
-    if (window.crypto && window.crypto.getRandomValues) window.crypto.getRandomValues(a);
-    else for (let i = 0; i < bytes; i += 1) a[i] = Math.floor(Math.random() * 256);
-    return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
   // ---------------------------------------------------------------- start
@@ -1087,7 +970,7 @@
         online: s.online,
         unread: s.unread,
         viewed: (s.view.viewed || []).map((v) => v.item),
-        lines: Array.from(s.lines.values()).sort((a, b) => a.seq - b.seq)
+        lines: common.inOrder(s.lines)
           .map((l) => ({ seq: l.seq, from: l.from, text: l.text, id: l.id })),
       })),
       says: says.map((m) => ({ service: m.service, id: m.id, text: m.text, sent: m.sent })),

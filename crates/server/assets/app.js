@@ -14,9 +14,13 @@
 // with an agent").
 //
 // Server text (menu titles, content) is only ever put in the page with textContent.
+// What the agent console does alike is in common.js, loaded before this.
 'use strict';
 
 (function () {
+  const common = window.frontdeskCommon;
+  const { RETRY_FIRST_MS, PING_MS, $, el, showError, hideError } = common;
+
   const PROTOCOL = 1;
   const KEY_TOKEN = 'frontdesk.resume';
   const KEY_CONSULTATION = 'frontdesk.consultation';
@@ -26,12 +30,6 @@
   // Chat messages not yet acknowledged (`said`), so a reload cannot lose one.
   const KEY_SAYS = 'frontdesk.says';
 
-  const RETRY_FIRST_MS = 500;
-  const RETRY_MAX_MS = 8000;
-  const PING_MS = 20000;
-  // A socket that answers neither hello nor ping within this long is treated as dead:
-  // on mobile networks a connection can vanish without a close event for minutes.
-  const ANSWER_WAIT_MS = 10000;
   const TICK_MS = 2000;
 
   // ---------------------------------------------------------------- translations
@@ -193,41 +191,7 @@
     },
   };
 
-  // The first language in the browser's preference list that we have wins;
-  // every Chinese variant gets Simplified Chinese, anything else English.
-  function pickLanguage() {
-    const prefs = (navigator.languages && navigator.languages.length)
-      ? navigator.languages : [navigator.language || 'en'];
-    for (const tag of prefs) {
-      const l = String(tag).toLowerCase();
-      if (l === 'zh' || l.startsWith('zh-')) return 'zh';
-      if (l === 'en' || l.startsWith('en-')) return 'en';
-    }
-    return 'en';
-  }
-  const LANG = pickLanguage();
-
-  function t(key, ...args) {
-    const v = key in STRINGS[LANG] ? STRINGS[LANG][key] : STRINGS.en[key];
-    return typeof v === 'function' ? v(...args) : (v === undefined ? key : v);
-  }
-
-  // The customer-facing text of an error: ours by code, else the server's (English) message.
-  function errorText(code, message) {
-    return STRINGS[LANG].errors[code] || message || STRINGS[LANG].errors.internal;
-  }
-
-  function translatePage() {
-    document.documentElement.lang = LANG === 'zh' ? 'zh-Hans' : 'en';
-    document.title = t('pageTitle');
-    for (const n of document.querySelectorAll('[data-i18n]')) n.textContent = t(n.dataset.i18n);
-    for (const n of document.querySelectorAll('[data-i18n-aria-label]')) {
-      n.setAttribute('aria-label', t(n.dataset.i18nAriaLabel));
-    }
-    for (const n of document.querySelectorAll('[data-i18n-placeholder]')) {
-      n.setAttribute('placeholder', t(n.dataset.i18nPlaceholder));
-    }
-  }
+  const { lang: LANG, t, errorText, translatePage, time: TIME } = common.translations(STRINGS);
 
   // ---------------------------------------------------------------- storage
 
@@ -271,10 +235,7 @@
   // until `said` (or an `error` naming its id), and after a reconnect the ones left
   // are sent again under the same id, which the server recognises.
   const says = [];
-  // Message ids must be unique within the consultation, also across reloads of the
-  // page: a random prefix per page load and a counter.
-  const SAY_PREFIX = `c${randomHex(6)}`;
-  let sayCounter = 0;
+  const nextSayId = common.messageIds('c');
   // After a resume the server tells again whether we wait or chat (`queued`,
   // `agent_joined`); what it does not confirm within this long is over.
   const CONFIRM_MS = 3000;
@@ -293,6 +254,7 @@
   // close the app calls `retry()`, which reconnects with exponential back-off and
   // sends a fresh hello (built at that moment, so it carries the latest token).
   const conn = {
+    ...common.socketMethods,
     ws: null,
     welcomed: false,
     makeHello: null,
@@ -313,35 +275,15 @@
     },
 
     connect() {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-      const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      let ws;
-      try {
-        ws = new WebSocket(`${scheme}//${location.host}/ws`);
-      } catch (_) {
+      this.cancelRetry();
+      const ws = this.openSocket('/ws', handle);
+      if (!ws) {
         setTimeout(() => onDisconnected(), 0);
         return;
       }
-      this.ws = ws;
-      this.welcomed = false;
-      this.openedAt = Date.now();
-      this.awaitingSince = 0;
       ws.onopen = () => this.send(this.makeHello());
-      ws.onmessage = (ev) => {
-        if (ws !== this.ws) return;
-        this.awaitingSince = 0; // any message proves the socket alive
-        let msg;
-        try { msg = JSON.parse(ev.data); } catch (_) { return; }
-        if (msg && typeof msg === 'object') handle(msg);
-      };
-      ws.onclose = () => this.closed(ws);
       clearInterval(this.tickTimer);
       this.tickTimer = setInterval(() => this.tick(), TICK_MS);
-    },
-
-    ready() {
-      return !!this.ws && this.welcomed && this.ws.readyState === WebSocket.OPEN;
     },
 
     send(msg) {
@@ -366,27 +308,11 @@
       this.send({ type: 'ping', nonce: this.nonce });
     },
 
-    // Heartbeat and dead-socket detection. Timers are throttled in background tabs,
-    // so "dead" means "the answer to a ping is overdue", never "quiet for a while".
+    // Heartbeat and dead-socket detection.
     tick() {
       const now = Date.now();
-      if (!this.welcomed) {
-        if (now - this.openedAt > ANSWER_WAIT_MS) this.drop();
-      } else if (this.awaitingSince && now - this.awaitingSince > ANSWER_WAIT_MS) {
-        this.drop();
-      } else if (now - this.lastPingAt >= this.pingEvery) {
-        this.ping();
-      }
-    },
-
-    // Treat the socket as closed now, without waiting for a closing handshake that
-    // a dead network will never complete.
-    drop() {
-      const ws = this.ws;
-      if (!ws) return;
-      ws.onopen = ws.onmessage = ws.onclose = null;
-      try { ws.close(); } catch (_) { /* already closed */ }
-      this.closed(ws);
+      if (this.overdue(now)) this.drop();
+      else if (this.welcomed && now - this.lastPingAt >= this.pingEvery) this.ping();
     },
 
     closed(ws) {
@@ -402,36 +328,22 @@
 
     retry() {
       if (this.retryTimer || this.ws || !this.makeHello) return;
-      const delay = this.retryDelay;
-      this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
-      this.retryTimer = setTimeout(() => this.connect(), delay);
+      this.retryAfter(this.retryDelay);
     },
 
     // The network is back or the page is visible again: don't sit out the back-off,
     // and check at once that a socket which looks open still is.
     nudge() {
-      if (this.retryTimer) {
-        this.retryDelay = RETRY_FIRST_MS;
-        this.connect();
-      } else if (this.ready()) {
-        this.ping();
-      }
+      if (!this.retryNow() && this.ready()) this.ping();
     },
 
     // Close on purpose: no reconnect, no callbacks.
     stop() {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
+      this.cancelRetry();
       this.makeHello = null;
-      const ws = this.ws;
-      this.ws = null;
-      this.welcomed = false;
       clearInterval(this.tickTimer);
       this.tickTimer = null;
-      if (ws) {
-        ws.onopen = ws.onmessage = ws.onclose = null;
-        try { ws.close(); } catch (_) { /* already closed */ }
-      }
+      this.release();
     },
 
     connected() {
@@ -715,8 +627,7 @@
 
   function say(text) {
     if (!state.chat) return;
-    sayCounter += 1;
-    says.push({ id: `${SAY_PREFIX}-${sayCounter}`, service: state.chat.service, text, sent: false });
+    says.push({ id: nextSayId(), service: state.chat.service, text, sent: false });
     saveSays();
     flushSays();
     renderChat(true);
@@ -954,15 +865,6 @@
 
   // ---------------------------------------------------------------- rendering
 
-  const $ = (id) => document.getElementById(id);
-
-  function el(tag, attrs, text) {
-    const n = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) n.setAttribute(k, v);
-    if (text !== undefined) n.textContent = text;
-    return n;
-  }
-
   const VIEWS = {
     start: 'start-view', loading: 'loading-view', menu: 'menu-view', chat: 'chat-view',
     done: 'done', superseded: 'superseded-view',
@@ -1001,16 +903,6 @@
   function clearPhoneError() {
     $('phone-error').textContent = '';
     $('phone').removeAttribute('aria-invalid');
-  }
-
-  function showError(text) {
-    $('error-text').textContent = text;
-    $('error').hidden = false;
-  }
-
-  function hideError() {
-    $('error').hidden = true;
-    $('error-text').textContent = '';
   }
 
   // Icons say what an item does before its title is read; the kind label makes
@@ -1158,18 +1050,9 @@
     if (!chat) return;
     $('chat-title').textContent = (chat.agent && chat.agent.name) || '';
     $('agent-status').textContent = chat.online ? '' : t('agentOffline');
-    const list = $('chat-lines');
-    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
-    list.textContent = '';
-    const seqs = Array.from(chat.lines.keys()).sort((a, b) => a - b);
-    for (const seq of seqs) list.append(renderLine(chat.lines.get(seq), false));
-    for (const m of says) list.append(renderLine({ from: 'customer', text: m.text, id: m.id }, true));
-    if (toBottom || nearBottom) list.scrollTop = list.scrollHeight;
+    const pending = says.map((m) => ({ from: 'customer', text: m.text, id: m.id }));
+    common.showLines($('chat-lines'), chat.lines, pending, renderLine, toBottom);
   }
-
-  const TIME = (() => {
-    try { return new Intl.DateTimeFormat(LANG === 'zh' ? 'zh-CN' : undefined, { hour: '2-digit', minute: '2-digit' }); } catch (_) { return null; }
-  })();
 
   function renderLine(line, pending) {
     const mine = line.from === 'customer';
@@ -1210,13 +1093,6 @@
     const input = $('chat-input');
     input.style.height = 'auto';
     input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
-  }
-
-  function randomHex(bytes) {
-    const a = new Uint8Array(bytes);
-    if (window.crypto && window.crypto.getRandomValues) window.crypto.getRandomValues(a);
-    else for (let i = 0; i < bytes; i += 1) a[i] = Math.floor(Math.random() * 256);
-    return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
   // ---------------------------------------------------------------- events
@@ -1272,13 +1148,7 @@
       say(text);
       input.focus();
     });
-    // Enter sends, Shift+Enter starts a new line (not while an IME is composing).
-    $('chat-input').addEventListener('keydown', (ev) => {
-      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
-        ev.preventDefault();
-        $('chat-form').requestSubmit();
-      }
-    });
+    common.sendOnEnter($('chat-input'), $('chat-form'));
     $('chat-input').addEventListener('input', fitInput);
     $('chat-end').addEventListener('click', () => {
       if (state.view !== 'chat' || state.ending) return;
@@ -1298,10 +1168,7 @@
       resume();
     });
 
-    window.addEventListener('online', () => conn.nudge());
-    document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible') conn.nudge();
-    });
+    common.whenBack(() => conn.nudge());
   }
 
   // ---------------------------------------------------------------- start
@@ -1323,7 +1190,7 @@
         agent: state.chat.agent && state.chat.agent.name,
         online: state.chat.online,
         stale: state.chat.stale,
-        lines: Array.from(state.chat.lines.values()).sort((a, b) => a.seq - b.seq)
+        lines: common.inOrder(state.chat.lines)
           .map((l) => ({ seq: l.seq, from: l.from, text: l.text, id: l.id })),
       },
       says: says.map((m) => ({ id: m.id, text: m.text, sent: m.sent })),

@@ -1,6 +1,7 @@
 //! The web pages, embedded in the binary: no build step, nothing to deploy beside it.
 //! `/` is the customer page (`index.html`, `app.js`, `app.css`); `/agent` is the
-//! agent console (`agent.html`, `agent.js`, `agent.css`).
+//! agent console (`agent.html`, `agent.js`, `agent.css`). Both load what they have in
+//! common first (`common.css`, `common.js`).
 //!
 //! Each asset carries an ETag (a hash of its bytes) and `Cache-Control: no-cache`:
 //! browsers revalidate on every load and get `304 Not Modified` while the binary is
@@ -41,6 +42,8 @@ static APP_CSS: Asset = asset!("../assets/app.css", "text/css; charset=utf-8");
 static AGENT_HTML: Asset = asset!("../assets/agent.html", "text/html; charset=utf-8");
 static AGENT_JS: Asset = asset!("../assets/agent.js", "text/javascript; charset=utf-8");
 static AGENT_CSS: Asset = asset!("../assets/agent.css", "text/css; charset=utf-8");
+static COMMON_JS: Asset = asset!("../assets/common.js", "text/javascript; charset=utf-8");
+static COMMON_CSS: Asset = asset!("../assets/common.css", "text/css; charset=utf-8");
 
 /// The page routes.
 pub fn router() -> Router<AppState> {
@@ -68,6 +71,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/agent.css",
             get(|h: HeaderMap| async move { serve(&AGENT_CSS, &h) }),
+        )
+        .route(
+            "/static/common.js",
+            get(|h: HeaderMap| async move { serve(&COMMON_JS, &h) }),
+        )
+        .route(
+            "/static/common.css",
+            get(|h: HeaderMap| async move { serve(&COMMON_CSS, &h) }),
         )
 }
 
@@ -100,7 +111,7 @@ mod tests {
     use crate::{Config, app, open_store};
 
     #[tokio::test]
-    async fn the_agent_console_is_served_like_the_customer_page() {
+    async fn the_agent_console_and_the_shared_files_are_served_like_the_customer_page() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             data_dir: dir.path().to_path_buf(),
@@ -112,6 +123,8 @@ mod tests {
             ("/agent", "text/html"),
             ("/static/agent.js", "text/javascript"),
             ("/static/agent.css", "text/css"),
+            ("/static/common.js", "text/javascript"),
+            ("/static/common.css", "text/css"),
         ] {
             let get = || Request::get(path).body(Body::empty()).unwrap();
             let resp = app.clone().oneshot(get()).await.unwrap();
@@ -144,9 +157,23 @@ mod tests {
             assert!(!lower.contains(" onclick="), "inline handler");
             assert!(!lower.contains(" onload="), "inline handler");
         }
-        for script in [APP_JS.body, AGENT_JS.body] {
+        for script in [APP_JS.body, AGENT_JS.body, COMMON_JS.body] {
             assert!(!script.contains("innerHTML"), "innerHTML in a script");
             assert!(!script.contains("setAttribute('style'"), "style attribute");
+        }
+    }
+
+    /// The shared sheet and script go before the page's own, which build on them
+    /// (both scripts are deferred: they run in the order they stand).
+    #[test]
+    fn each_page_loads_the_shared_files_first() {
+        for (page, own) in [(INDEX_HTML.body, "app"), (AGENT_HTML.body, "agent")] {
+            let at = |path: &str| {
+                page.find(&format!("\"/static/{path}\""))
+                    .unwrap_or_else(|| panic!("{own}: no {path}"))
+            };
+            assert!(at("common.css") < at(&format!("{own}.css")), "{own}");
+            assert!(at("common.js") < at(&format!("{own}.js")), "{own}");
         }
     }
 }
