@@ -11,7 +11,7 @@
 //! [`AgentClient::reconnect`]) to see what customers are told meanwhile. A chat
 //! message whose `said` was lost is resent, under its id, by the next reconnect.
 
-use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use frontdesk_protocol::agent::{
@@ -20,8 +20,9 @@ use frontdesk_protocol::agent::{
 use frontdesk_protocol::{ChatLine, ErrorCode};
 use tokio::time::Instant;
 
-use crate::chat::{Said, SayOutbox, merge_line, new_message_id};
-use crate::{AgentConnection, ApiClient, ClientError, RATE_LIMIT_RETRIES, Result};
+use crate::chat::{PendingSay, Said, merge_line, new_message_id};
+use crate::link::{Link, SayOutcome};
+use crate::{AgentConnection, ApiClient, ClientError, Result};
 
 /// What the server said when the agent connected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,26 +48,18 @@ enum Incoming {
     Nothing,
 }
 
-/// How waiting for a `said` ended (connection errors aside).
-enum SayOutcome {
-    Said(Said),
-    Refused(ErrorCode, String),
-    Limited(Duration),
-}
-
 /// An agent's connection, with their customers in hand and an outbox of chat
 /// messages.
 #[derive(Debug)]
 pub struct AgentClient {
     base: String,
     token: String,
-    conn: Option<AgentConnection>,
+    /// The connection, the chat outbox and the events nobody waited for.
+    link: Link<AgentClientMessage, AgentServerMessage, AgentServerMessage>,
     welcome: AgentWelcome,
     state: String,
     queue: QueueView,
     services: Vec<ServiceView>,
-    says: SayOutbox,
-    events: VecDeque<AgentServerMessage>,
     /// How long to wait for any one answer.
     pub timeout: Duration,
 }
@@ -79,10 +72,17 @@ impl AgentClient {
     /// [`ClientError::Server`] with `unauthorized` for a bad token; connection
     /// errors when the server cannot be reached.
     pub async fn connect(base: &str, token: &str) -> Result<Self> {
-        let mut client = Self {
+        let mut client = Self::detached(base, token);
+        client.reconnect().await?;
+        Ok(client)
+    }
+
+    /// A client with no connection yet, knowing nothing.
+    fn detached(base: &str, token: &str) -> Self {
+        Self {
             base: base.to_owned(),
             token: token.to_owned(),
-            conn: None,
+            link: Link::new(say_message),
             welcome: AgentWelcome {
                 agent: AgentInfo {
                     id: 0,
@@ -97,12 +97,8 @@ impl AgentClient {
             state: String::new(),
             queue: QueueView::default(),
             services: Vec::new(),
-            says: SayOutbox::default(),
-            events: VecDeque::new(),
             timeout: Duration::from_secs(10),
-        };
-        client.reconnect().await?;
-        Ok(client)
+        }
     }
 
     /// Logs in over REST (`POST /api/login`) and connects with the token.
@@ -125,26 +121,14 @@ impl AgentClient {
         let mut conn = AgentConnection::open(&self.base, Some(&self.token)).await?;
         let msg = conn.recv_within(self.timeout).await?;
         self.take_welcome(msg)?;
-        self.says.connection_lost();
-        for say in self.says.take_due(Instant::now().into_std()) {
-            conn.send(&AgentClientMessage::Say {
-                service: say.service.unwrap_or_default(),
-                id: say.id,
-                text: say.text,
-            })
-            .await?;
-        }
-        self.conn = Some(conn);
-        Ok(())
+        self.link.attach(conn);
+        self.link.send_due_says().await
     }
 
     /// Drops the connection without a close handshake, as a lost network would.
     /// Nothing is sent until [`AgentClient::reconnect`].
     pub fn drop_connection(&mut self) {
-        if let Some(c) = self.conn.take() {
-            c.drop_abruptly();
-        }
-        self.says.connection_lost();
+        self.link.drop_connection();
     }
 
     /// The last `welcome` as received (after [`AgentClient::reconnect`], the new one).
@@ -193,17 +177,17 @@ impl AgentClient {
     /// Chat messages sent but not yet stored.
     #[must_use]
     pub fn unacknowledged_says(&self) -> usize {
-        self.says.len()
+        self.link.says.len()
     }
 
     /// The ids of the chat messages not yet stored, oldest first.
     pub fn pending_say_ids(&self) -> impl Iterator<Item = &str> {
-        self.says.ids()
+        self.link.says.ids()
     }
 
     /// Takes every buffered event, oldest first, without waiting.
     pub fn events(&mut self) -> std::collections::vec_deque::Drain<'_, AgentServerMessage> {
-        self.events.drain(..)
+        self.link.events.drain(..)
     }
 
     /// The next event: a buffered one, else the next to arrive within `within`.
@@ -214,11 +198,11 @@ impl AgentClient {
     /// [`ClientError::Timeout`] when nothing came; [`ClientError::Closed`] when
     /// there is no connection.
     pub async fn next_event(&mut self, within: Duration) -> Result<AgentServerMessage> {
-        if let Some(e) = self.events.pop_front() {
+        if let Some(e) = self.link.events.pop_front() {
             return Ok(e);
         }
         let deadline = Instant::now() + within;
-        self.send_due_says().await?;
+        self.link.send_due_says().await?;
         loop {
             if let Incoming::Event(e) = self.recv_until(deadline).await? {
                 return Ok(e);
@@ -233,17 +217,18 @@ impl AgentClient {
     /// # Errors
     /// [`ClientError::Timeout`] when no customer came within `within`.
     pub async fn wait_assigned(&mut self, within: Duration) -> Result<ServiceView> {
-        self.events.retain(|e| {
+        self.link.events.retain(|e| {
             !matches!(
                 e,
                 AgentServerMessage::Queue { .. } | AgentServerMessage::State { .. }
             )
         });
         if let Some(at) = self
+            .link
             .events
             .iter()
             .position(|e| matches!(e, AgentServerMessage::Assigned { .. }))
-            && let Some(AgentServerMessage::Assigned { service }) = self.events.remove(at)
+            && let Some(AgentServerMessage::Assigned { service }) = self.link.events.remove(at)
         {
             return Ok(service);
         }
@@ -254,7 +239,7 @@ impl AgentClient {
                 Incoming::Event(
                     AgentServerMessage::Queue { .. } | AgentServerMessage::State { .. },
                 ) => {}
-                Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Event(e) => self.link.events.push_back(e),
                 _ => {}
             }
         }
@@ -266,7 +251,8 @@ impl AgentClient {
     /// # Errors
     /// [`ClientError::Server`] when refused.
     pub async fn presence(&mut self, choice: PresenceChoice) -> Result<String> {
-        self.send(&AgentClientMessage::Presence { state: choice })
+        self.link
+            .send(&AgentClientMessage::Presence { state: choice })
             .await?;
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -284,7 +270,7 @@ impl AgentClient {
                         message,
                     });
                 }
-                Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Event(e) => self.link.events.push_back(e),
                 _ => {}
             }
         }
@@ -297,10 +283,11 @@ impl AgentClient {
     /// [`ClientError::Server`] with `not_your_customer` when the service is not
     /// this agent's or is over.
     pub async fn end_service(&mut self, service: &str) -> Result<String> {
-        self.send(&AgentClientMessage::EndService {
-            service: service.to_owned(),
-        })
-        .await?;
+        self.link
+            .send(&AgentClientMessage::EndService {
+                service: service.to_owned(),
+            })
+            .await?;
         let deadline = Instant::now() + self.timeout;
         loop {
             match self.recv_until(deadline).await? {
@@ -320,7 +307,7 @@ impl AgentClient {
                         message,
                     });
                 }
-                Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Event(e) => self.link.events.push_back(e),
                 _ => {}
             }
         }
@@ -344,28 +331,14 @@ impl AgentClient {
     /// # Errors
     /// As [`AgentClient::say`].
     pub async fn say_with_id(&mut self, service: &str, id: &str, text: &str) -> Result<Said> {
-        self.says.add(Some(service), id, text);
+        self.link.says.add(Some(service), id, text);
         let mut limited = 0;
         loop {
-            self.send_due_says().await?;
-            match self.await_said(id).await? {
-                SayOutcome::Said(said) => return Ok(said),
-                SayOutcome::Limited(wait) if limited < RATE_LIMIT_RETRIES => {
-                    limited += 1;
-                    self.says
-                        .rate_limited(id, Instant::now().into_std(), Duration::ZERO);
-                    tokio::time::sleep(wait).await;
-                }
-                SayOutcome::Limited(_) => {
-                    self.says.remove(id);
-                    return Err(ClientError::Server {
-                        code: ErrorCode::RateLimited,
-                        message: "too many messages; gave up".into(),
-                    });
-                }
-                SayOutcome::Refused(code, message) => {
-                    return Err(ClientError::Server { code, message });
-                }
+            self.link.send_due_says().await?;
+            let outcome = self.await_said(id).await?;
+            if let ControlFlow::Break(done) = self.link.settle_say(id, outcome, &mut limited).await
+            {
+                return done;
             }
         }
     }
@@ -375,41 +348,17 @@ impl AgentClient {
     /// # Errors
     /// When the connection is broken.
     pub async fn ping(&mut self) -> Result<()> {
-        self.send(&AgentClientMessage::Ping { nonce: Some(7) })
+        self.link
+            .send(&AgentClientMessage::Ping { nonce: Some(7) })
             .await?;
         let deadline = Instant::now() + self.timeout;
         loop {
             match self.recv_until(deadline).await? {
                 Incoming::Pong => return Ok(()),
-                Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Event(e) => self.link.events.push_back(e),
                 Incoming::Nothing => {}
             }
         }
-    }
-
-    async fn send(&mut self, msg: &AgentClientMessage) -> Result<()> {
-        let conn = self.conn.as_mut().ok_or(ClientError::Closed)?;
-        if let Err(e) = conn.send(msg).await {
-            self.drop_connection();
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Sends the chat messages due on the current connection.
-    async fn send_due_says(&mut self) -> Result<()> {
-        if self.conn.is_none() {
-            return Err(ClientError::Closed);
-        }
-        for say in self.says.take_due(Instant::now().into_std()) {
-            self.send(&AgentClientMessage::Say {
-                service: say.service.unwrap_or_default(),
-                id: say.id,
-                text: say.text,
-            })
-            .await?;
-        }
-        Ok(())
     }
 
     async fn await_said(&mut self, id: &str) -> Result<SayOutcome> {
@@ -457,7 +406,7 @@ impl AgentClient {
                         retry_after_ms.unwrap_or(100),
                     )));
                 }
-                Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Event(e) => self.link.events.push_back(e),
                 _ => {}
             }
         }
@@ -465,17 +414,8 @@ impl AgentClient {
 
     /// Reads one message (by `deadline`) and applies it.
     async fn recv_until(&mut self, deadline: Instant) -> Result<Incoming> {
-        let conn = self.conn.as_mut().ok_or(ClientError::Closed)?;
-        let msg = tokio::time::timeout_at(deadline, conn.recv())
-            .await
-            .map_err(|_| ClientError::Timeout)?;
-        match msg {
-            Ok(msg) => self.take_in(msg),
-            Err(e) => {
-                self.drop_connection();
-                Err(e)
-            }
-        }
+        let msg = self.link.recv_by(deadline).await?;
+        self.take_in(msg)
     }
 
     /// Applies the first message of a connection, which must be `welcome`.
@@ -558,7 +498,7 @@ impl AgentClient {
             } => {
                 // The text is known only from the outbox; the line joins the
                 // service's chat once stored.
-                if let Some(say) = self.says.remove(&id)
+                if let Some(say) = self.link.says.remove(&id)
                     && let Some(view) = self.services.iter_mut().find(|s| s.id == service)
                 {
                     merge_line(
@@ -600,10 +540,11 @@ impl AgentClient {
             } => {
                 if let Some(id) = &id {
                     if error == ErrorCode::RateLimited {
-                        self.says
+                        self.link
+                            .says
                             .rate_limited(id, Instant::now().into_std(), Duration::ZERO);
                     } else {
-                        self.says.remove(id);
+                        self.link.says.remove(id);
                     }
                 } else if service.is_none()
                     && matches!(error, ErrorCode::ShuttingDown | ErrorCode::IdleTimeout)
@@ -626,6 +567,15 @@ impl AgentClient {
                 Incoming::Nothing
             }
         })
+    }
+}
+
+/// How the agent protocol carries a chat message.
+fn say_message(say: PendingSay) -> AgentClientMessage {
+    AgentClientMessage::Say {
+        service: say.service.unwrap_or_default(),
+        id: say.id,
+        text: say.text,
     }
 }
 
@@ -687,28 +637,8 @@ mod tests {
 
     /// A client that never connected, for feeding messages by hand.
     fn client() -> AgentClient {
-        let mut c = AgentClient {
-            base: "http://127.0.0.1:1".into(),
-            token: "t".into(),
-            conn: None,
-            welcome: AgentWelcome {
-                agent: AgentInfo {
-                    id: 0,
-                    username: String::new(),
-                    name: String::new(),
-                    chat_capacity: 0,
-                },
-                state: String::new(),
-                services: vec![],
-                queue: QueueView::default(),
-            },
-            state: String::new(),
-            queue: QueueView::default(),
-            services: vec![],
-            says: SayOutbox::default(),
-            events: VecDeque::new(),
-            timeout: Duration::from_secs(1),
-        };
+        let mut c = AgentClient::detached("http://127.0.0.1:1", "t");
+        c.timeout = Duration::from_secs(1);
         c.take_welcome(welcome(vec![])).unwrap();
         c
     }
@@ -728,8 +658,8 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.services().len(), 1);
-        c.says.add(Some("s1"), "a1", "hello, I am Ada");
-        let _ = c.says.take_due(std::time::Instant::now());
+        c.link.says.add(Some("s1"), "a1", "hello, I am Ada");
+        let _ = c.link.says.take_due(std::time::Instant::now());
         c.take_in(AgentServerMessage::Said {
             service: "s1".into(),
             id: "a1".into(),
@@ -787,15 +717,15 @@ mod tests {
             ),
         })
         .unwrap();
-        c.says.add(Some("s1"), "a2", "one moment");
-        let _ = c.says.take_due(std::time::Instant::now());
+        c.link.says.add(Some("s1"), "a2", "one moment");
+        let _ = c.link.says.take_due(std::time::Instant::now());
         // The connection drops; the server's welcome lists the service again.
-        c.says.connection_lost();
+        c.link.says.connection_lost();
         c.take_welcome(welcome(vec![view("s1", vec![line(1, "customer", "hi")])]))
             .unwrap();
         assert_eq!(c.welcome().services.len(), 1);
         assert_eq!(c.transcript("s1").map(<[ChatLine]>::len), Some(2));
-        let resend = c.says.take_due(std::time::Instant::now());
+        let resend = c.link.says.take_due(std::time::Instant::now());
         assert_eq!(resend.len(), 1);
         assert_eq!(
             (resend[0].id.as_str(), resend[0].service.as_deref()),
@@ -806,9 +736,9 @@ mod tests {
     #[test]
     fn refusals_leave_the_outbox_and_rate_limits_do_not() {
         let mut c = client();
-        c.says.add(Some("s1"), "a", "x");
-        c.says.add(Some("s9"), "b", "y");
-        let _ = c.says.take_due(std::time::Instant::now());
+        c.link.says.add(Some("s1"), "a", "x");
+        c.link.says.add(Some("s9"), "b", "y");
+        let _ = c.link.says.take_due(std::time::Instant::now());
         let e = c
             .take_in(AgentServerMessage::Error {
                 service: Some("s9".into()),
@@ -846,14 +776,14 @@ mod tests {
     #[tokio::test]
     async fn wait_assigned_finds_a_buffered_assignment() {
         let mut c = client();
-        c.events.push_back(AgentServerMessage::State {
+        c.link.events.push_back(AgentServerMessage::State {
             state: "busy".into(),
         });
-        c.events.push_back(AgentServerMessage::CustomerStatus {
+        c.link.events.push_back(AgentServerMessage::CustomerStatus {
             service: "s0".into(),
             online: true,
         });
-        c.events.push_back(AgentServerMessage::Assigned {
+        c.link.events.push_back(AgentServerMessage::Assigned {
             service: view("s1", vec![]),
         });
         let s = c.wait_assigned(Duration::from_millis(10)).await.unwrap();

@@ -41,16 +41,15 @@ impl ApiClient {
     /// # Errors
     /// [`ClientError::Server`] with `unauthorized` on a wrong password.
     pub async fn login(&mut self, username: &str, password: &str) -> Result<LoginResponse> {
-        let resp = self
-            .http
-            .post(format!("{}/api/login", self.base))
-            .json(&LoginRequest {
-                username: username.into(),
-                password: password.into(),
-            })
-            .send()
-            .await?;
-        let login: LoginResponse = Self::json(resp).await?;
+        let login: LoginResponse = Self::call(
+            self.http
+                .post(format!("{}/api/login", self.base))
+                .json(&LoginRequest {
+                    username: username.into(),
+                    password: password.into(),
+                }),
+        )
+        .await?;
         self.token = Some(login.token.clone());
         Ok(login)
     }
@@ -70,30 +69,33 @@ impl ApiClient {
 
     /// A POST of `body` as `content_type`.
     fn post(&self, path: &str, content_type: &str, body: &str) -> reqwest::RequestBuilder {
-        self.request(reqwest::Method::POST, path)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body.to_owned())
+        self.with_body(reqwest::Method::POST, path, content_type, body)
     }
 
-    /// Any call with a raw body, answering the status and the body as JSON.
-    async fn raw(
+    /// A request carrying `body` as `content_type`.
+    fn with_body(
         &self,
         method: reqwest::Method,
         path: &str,
         content_type: &str,
         body: &str,
-    ) -> Result<(u16, serde_json::Value)> {
-        let resp = self
-            .request(method, path)
+    ) -> reqwest::RequestBuilder {
+        self.request(method, path)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body.to_owned())
-            .send()
-            .await?;
+    }
+
+    /// Sends a request; answers the status and the body as JSON (`null` when it
+    /// is not JSON), whatever the status.
+    async fn status_and_json(rb: reqwest::RequestBuilder) -> Result<(u16, serde_json::Value)> {
+        let resp = rb.send().await?;
         let status = resp.status().as_u16();
         Ok((status, resp.json().await.unwrap_or_default()))
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
+    /// Sends a request and reads the answer as `T`, or the server's error.
+    async fn call<T: serde::de::DeserializeOwned>(rb: reqwest::RequestBuilder) -> Result<T> {
+        let resp = rb.send().await?;
         if resp.status().is_success() {
             return Ok(resp.json().await?);
         }
@@ -118,12 +120,7 @@ impl ApiClient {
     /// # Errors
     /// [`ClientError::Server`] with `not_found` or `unauthorized`.
     pub async fn service_record(&self, consultation: &str) -> Result<ServiceRecord> {
-        Self::json(
-            self.get(&format!("/api/consultations/{consultation}"))
-                .send()
-                .await?,
-        )
-        .await
+        Self::call(self.get(&format!("/api/consultations/{consultation}"))).await
     }
 
     /// Imports a menu file.
@@ -131,12 +128,7 @@ impl ApiClient {
     /// # Errors
     /// [`ClientError::Server`] with `invalid_menu` and the problems in the message.
     pub async fn import_menu(&self, toml: &str) -> Result<MenuImported> {
-        Self::json(
-            self.post("/api/menus", "application/toml", toml)
-                .send()
-                .await?,
-        )
-        .await
+        Self::call(self.post("/api/menus", "application/toml", toml)).await
     }
 
     /// Imports customers from a CSV file (`docs/tiers.md`).
@@ -144,12 +136,7 @@ impl ApiClient {
     /// # Errors
     /// [`ClientError::Server`] with `invalid_request` and every bad row in the message.
     pub async fn import_customers(&self, csv: &str) -> Result<CustomersImported> {
-        Self::json(
-            self.post("/api/customers/import", "text/csv", csv)
-                .send()
-                .await?,
-        )
-        .await
+        Self::call(self.post("/api/customers/import", "text/csv", csv)).await
     }
 
     /// One customer and their tier, by phone number.
@@ -157,12 +144,7 @@ impl ApiClient {
     /// # Errors
     /// [`ClientError::Server`] with `not_found` when there is no such customer.
     pub async fn customer(&self, phone: &str) -> Result<CustomerInfo> {
-        Self::json(
-            self.get(&format!("/api/customers/{}", encode(phone)))
-                .send()
-                .await?,
-        )
-        .await
+        Self::call(self.get(&format!("/api/customers/{}", encode(phone)))).await
     }
 
     /// Customers, optionally of one tier, by phone number.
@@ -176,7 +158,7 @@ impl ApiClient {
         if let Some(t) = tier {
             rb = rb.query(&[("tier", t)]);
         }
-        Self::json(rb.send().await?).await
+        Self::call(rb).await
     }
 
     /// Creates or replaces a customer's facts; answers the customer with their new tier.
@@ -189,13 +171,7 @@ impl ApiClient {
         update: &CustomerUpdate,
     ) -> Result<CustomerInfo> {
         let path = format!("/api/customers/{}", encode(phone));
-        Self::json(
-            self.request(reqwest::Method::PUT, &path)
-                .json(update)
-                .send()
-                .await?,
-        )
-        .await
+        Self::call(self.request(reqwest::Method::PUT, &path).json(update)).await
     }
 
     /// Any PUT with a raw body, returning the status and the body as JSON.
@@ -208,8 +184,7 @@ impl ApiClient {
         content_type: &str,
         body: &str,
     ) -> Result<(u16, serde_json::Value)> {
-        self.raw(reqwest::Method::PUT, path, content_type, body)
-            .await
+        Self::status_and_json(self.with_body(reqwest::Method::PUT, path, content_type, body)).await
     }
 
     /// Any POST with a raw body, returning the status and the body as JSON.
@@ -222,8 +197,7 @@ impl ApiClient {
         content_type: &str,
         body: &str,
     ) -> Result<(u16, serde_json::Value)> {
-        self.raw(reqwest::Method::POST, path, content_type, body)
-            .await
+        Self::status_and_json(self.post(path, content_type, body)).await
     }
 
     /// Any GET, returning the status and the body as text (e.g. `/metrics`).
@@ -241,9 +215,7 @@ impl ApiClient {
     /// # Errors
     /// When the request fails to be sent.
     pub async fn get_json(&self, path: &str) -> Result<(u16, serde_json::Value)> {
-        let resp = self.get(path).send().await?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.json().await.unwrap_or_default()))
+        Self::status_and_json(self.get(path)).await
     }
 }
 

@@ -1,7 +1,9 @@
 //! The raw sockets: typed send and receive of one protocol's messages, nothing
-//! else. [`Connection`] speaks the customer protocol on `/ws`,
-//! [`AgentConnection`] the agent protocol on `/agent/ws`.
+//! else. One generic [`Socket`] serves both protocols: [`Connection`] speaks the
+//! customer protocol on `/ws`, [`AgentConnection`] the agent protocol on
+//! `/agent/ws`.
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use frontdesk_protocol::agent::{AgentClientMessage, AgentServerMessage};
@@ -22,14 +24,7 @@ use crate::{ClientError, Result};
 /// # Errors
 /// [`ClientError::Url`] when it is not an http(s) or ws(s) URL.
 pub fn ws_url(base: &str) -> Result<String> {
-    let mut url = url::Url::parse(base).map_err(|_| ClientError::Url(base.to_owned()))?;
-    let scheme = match url.scheme() {
-        "http" | "ws" => "ws",
-        "https" | "wss" => "wss",
-        _ => return Err(ClientError::Url(base.to_owned())),
-    };
-    url.set_scheme(scheme)
-        .map_err(|()| ClientError::Url(base.to_owned()))?;
+    let mut url = with_scheme(base, "ws", "wss")?;
     if url.path() == "/" || url.path().is_empty() {
         url.set_path("/ws");
     }
@@ -41,14 +36,7 @@ pub fn ws_url(base: &str) -> Result<String> {
 /// # Errors
 /// [`ClientError::Url`] when it is not an http(s) or ws(s) URL.
 pub fn http_url(base: &str) -> Result<String> {
-    let mut url = url::Url::parse(base).map_err(|_| ClientError::Url(base.to_owned()))?;
-    let scheme = match url.scheme() {
-        "http" | "ws" => "http",
-        "https" | "wss" => "https",
-        _ => return Err(ClientError::Url(base.to_owned())),
-    };
-    url.set_scheme(scheme)
-        .map_err(|()| ClientError::Url(base.to_owned()))?;
+    let mut url = with_scheme(base, "http", "https")?;
     url.set_path("");
     Ok(url.to_string().trim_end_matches('/').to_owned())
 }
@@ -59,38 +47,76 @@ pub fn http_url(base: &str) -> Result<String> {
 /// # Errors
 /// [`ClientError::Url`] when it is not an http(s) or ws(s) URL.
 pub fn agent_ws_url(base: &str) -> Result<String> {
-    let http = http_url(base)?;
-    let mut url = url::Url::parse(&http).map_err(|_| ClientError::Url(base.to_owned()))?;
-    let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
-    url.set_scheme(scheme)
-        .map_err(|()| ClientError::Url(base.to_owned()))?;
+    let mut url = with_scheme(base, "ws", "wss")?;
     url.set_path("/agent/ws");
     Ok(url.to_string())
 }
 
-/// One WebSocket carrying JSON text frames, whichever protocol they are.
-#[derive(Debug)]
-struct Socket {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+/// `base` parsed, its scheme made `plain` (for http or ws) or `secure` (for
+/// https or wss).
+fn with_scheme(base: &str, plain: &str, secure: &str) -> Result<url::Url> {
+    let bad = || ClientError::Url(base.to_owned());
+    let mut url = url::Url::parse(base).map_err(|_| bad())?;
+    let scheme = match url.scheme() {
+        "http" | "ws" => plain,
+        "https" | "wss" => secure,
+        _ => return Err(bad()),
+    };
+    url.set_scheme(scheme).map_err(|()| bad())?;
+    Ok(url)
 }
 
-impl Socket {
-    async fn send_json<T: Serialize>(&mut self, msg: &T) -> Result<()> {
+/// One WebSocket carrying one protocol's JSON messages: `Out` is what this side
+/// sends, `In` what it receives. Typed send and receive, nothing else: reconnecting,
+/// outboxes and events are the clients' business.
+///
+/// Both protocols' raw sockets are this type ([`Connection`], [`AgentConnection`]);
+/// only opening them differs (the agent's upgrade carries a login).
+#[derive(Debug)]
+pub struct Socket<Out, In> {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// `fn(Out) -> In`: the socket holds no message, so it is `Send` and `Sync`
+    /// whatever the message types are.
+    protocol: PhantomData<fn(Out) -> In>,
+}
+
+/// A raw customer protocol connection (`/ws`).
+pub type Connection = Socket<ClientMessage, ServerMessage>;
+
+/// A raw agent protocol connection (`/agent/ws`).
+pub type AgentConnection = Socket<AgentClientMessage, AgentServerMessage>;
+
+impl<Out: Serialize, In: DeserializeOwned> Socket<Out, In> {
+    fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self {
+            ws,
+            protocol: PhantomData,
+        }
+    }
+
+    /// Sends a message.
+    ///
+    /// # Errors
+    /// When the connection is broken.
+    pub async fn send(&mut self, msg: &Out) -> Result<()> {
         let text = serde_json::to_string(msg).map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.send_text(&text).await
     }
 
-    async fn send_text(&mut self, text: &str) -> Result<()> {
+    /// Sends any text frame (tests send malformed ones).
+    ///
+    /// # Errors
+    /// When the connection is broken.
+    pub async fn send_text(&mut self, text: &str) -> Result<()> {
         Ok(self.ws.send(Message::Text(text.into())).await?)
-    }
-
-    async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<()> {
-        Ok(self.ws.send(Message::Binary(bytes.into())).await?)
     }
 
     /// The next message, skipping WebSocket control frames. Cancel-safe: a frame
     /// half read stays in the stream's buffer.
-    async fn recv_json<T: DeserializeOwned>(&mut self) -> Result<T> {
+    ///
+    /// # Errors
+    /// [`ClientError::Closed`] when the server closed the connection.
+    pub async fn recv(&mut self) -> Result<In> {
         loop {
             match self.ws.next().await {
                 None | Some(Ok(Message::Close(_))) => return Err(ClientError::Closed),
@@ -104,7 +130,18 @@ impl Socket {
         }
     }
 
-    async fn close_code(&mut self) -> Option<u16> {
+    /// Like [`Socket::recv`] but gives up after `within`.
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`] when nothing came.
+    pub async fn recv_within(&mut self, within: Duration) -> Result<In> {
+        tokio::time::timeout(within, self.recv())
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+
+    /// The close frame's code, after the server closed (reads until it does).
+    pub async fn close_code(&mut self) -> Option<u16> {
         loop {
             match self.ws.next().await {
                 Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
@@ -113,12 +150,11 @@ impl Socket {
             }
         }
     }
-}
 
-/// A raw customer protocol connection: typed send and receive, nothing else.
-#[derive(Debug)]
-pub struct Connection {
-    socket: Socket,
+    /// Drops the TCP connection without a close handshake, as a lost network would.
+    pub fn drop_abruptly(self) {
+        drop(self);
+    }
 }
 
 impl Connection {
@@ -128,25 +164,7 @@ impl Connection {
     /// When the URL is bad or the connection fails.
     pub async fn open(base: &str) -> Result<Self> {
         let (ws, _) = tokio_tungstenite::connect_async(ws_url(base)?).await?;
-        Ok(Self {
-            socket: Socket { ws },
-        })
-    }
-
-    /// Sends a message.
-    ///
-    /// # Errors
-    /// When the connection is broken.
-    pub async fn send(&mut self, msg: &ClientMessage) -> Result<()> {
-        self.socket.send_json(msg).await
-    }
-
-    /// Sends any text frame (tests send malformed ones).
-    ///
-    /// # Errors
-    /// When the connection is broken.
-    pub async fn send_text(&mut self, text: &str) -> Result<()> {
-        self.socket.send_text(text).await
+        Ok(Self::new(ws))
     }
 
     /// Sends a binary frame (tests check it is refused).
@@ -154,49 +172,15 @@ impl Connection {
     /// # Errors
     /// When the connection is broken.
     pub async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<()> {
-        self.socket.send_binary(bytes).await
+        Ok(self.ws.send(Message::Binary(bytes.into())).await?)
     }
-
-    /// The next server message, skipping WebSocket control frames. Cancel-safe.
-    ///
-    /// # Errors
-    /// [`ClientError::Closed`] when the server closed the connection.
-    pub async fn recv(&mut self) -> Result<ServerMessage> {
-        self.socket.recv_json().await
-    }
-
-    /// Like [`Connection::recv`] but gives up after `within`.
-    ///
-    /// # Errors
-    /// [`ClientError::Timeout`] when nothing came.
-    pub async fn recv_within(&mut self, within: Duration) -> Result<ServerMessage> {
-        tokio::time::timeout(within, self.recv())
-            .await
-            .map_err(|_| ClientError::Timeout)?
-    }
-
-    /// The close frame's code, after the server closed (reads until it does).
-    pub async fn close_code(&mut self) -> Option<u16> {
-        self.socket.close_code().await
-    }
-
-    /// Drops the TCP connection without a close handshake, as a lost network would.
-    pub fn drop_abruptly(self) {
-        drop(self.socket);
-    }
-}
-
-/// A raw agent protocol connection (`/agent/ws`): typed send and receive.
-#[derive(Debug)]
-pub struct AgentConnection {
-    socket: Socket,
 }
 
 impl AgentConnection {
     /// Opens the agent socket of the server at `base`, logged in with `token`
     /// (`Authorization: Bearer`, from [`crate::ApiClient::login`]); `None` sends no
     /// credentials, for tests of the refusal. The server speaks first: read the
-    /// `welcome` with [`AgentConnection::recv`].
+    /// `welcome` with [`Socket::recv`].
     ///
     /// # Errors
     /// [`ClientError::Server`] with `unauthorized` or `forbidden` when the server
@@ -210,59 +194,13 @@ impl AgentConnection {
             request.headers_mut().insert(header::AUTHORIZATION, value);
         }
         match tokio_tungstenite::connect_async(request).await {
-            Ok((ws, _)) => Ok(Self {
-                socket: Socket { ws },
-            }),
+            Ok((ws, _)) => Ok(Self::new(ws)),
             Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(refused_upgrade(
                 resp.status().as_u16(),
                 resp.body().as_deref(),
             )),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Sends a message.
-    ///
-    /// # Errors
-    /// When the connection is broken.
-    pub async fn send(&mut self, msg: &AgentClientMessage) -> Result<()> {
-        self.socket.send_json(msg).await
-    }
-
-    /// Sends any text frame (tests send malformed ones).
-    ///
-    /// # Errors
-    /// When the connection is broken.
-    pub async fn send_text(&mut self, text: &str) -> Result<()> {
-        self.socket.send_text(text).await
-    }
-
-    /// The next server message, skipping WebSocket control frames. Cancel-safe.
-    ///
-    /// # Errors
-    /// [`ClientError::Closed`] when the server closed the connection.
-    pub async fn recv(&mut self) -> Result<AgentServerMessage> {
-        self.socket.recv_json().await
-    }
-
-    /// Like [`AgentConnection::recv`] but gives up after `within`.
-    ///
-    /// # Errors
-    /// [`ClientError::Timeout`] when nothing came.
-    pub async fn recv_within(&mut self, within: Duration) -> Result<AgentServerMessage> {
-        tokio::time::timeout(within, self.recv())
-            .await
-            .map_err(|_| ClientError::Timeout)?
-    }
-
-    /// The close frame's code, after the server closed (reads until it does).
-    pub async fn close_code(&mut self) -> Option<u16> {
-        self.socket.close_code().await
-    }
-
-    /// Drops the TCP connection without a close handshake, as a lost network would.
-    pub fn drop_abruptly(self) {
-        drop(self.socket);
     }
 }
 

@@ -15,6 +15,7 @@
 //! read with [`CustomerClient::next_event`] or [`CustomerClient::events`].
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use frontdesk_protocol::{
@@ -22,7 +23,8 @@ use frontdesk_protocol::{
 };
 use tokio::time::Instant;
 
-use crate::chat::{Said, SayOutbox, merge_line, new_message_id};
+use crate::chat::{PendingSay, Said, merge_line, new_message_id};
+use crate::link::{Link, SayOutcome};
 use crate::{ClientError, Connection, RATE_LIMIT_RETRIES, RECONNECT_ATTEMPTS, Result, backoff};
 
 /// What the server answered to a menu request.
@@ -149,7 +151,9 @@ enum Incoming {
 #[derive(Debug)]
 pub struct CustomerClient {
     base: String,
-    conn: Option<Connection>,
+    /// The connection, the chat messages sent and not yet stored, and the pushes
+    /// not yet read.
+    link: Link<ClientMessage, ServerMessage, CustomerEvent>,
     /// The consultation id.
     pub consultation: String,
     resume_token: String,
@@ -160,10 +164,6 @@ pub struct CustomerClient {
     next_req: u64,
     /// Requests sent and not yet acknowledged, oldest first.
     outbox: VecDeque<ClientMessage>,
-    /// Chat messages sent and not yet stored.
-    says: SayOutbox,
-    /// Pushes not yet read.
-    events: VecDeque<CustomerEvent>,
     /// The chat so far, by `seq`.
     transcript: Vec<ChatLine>,
     waiting: Option<QueueStatus>,
@@ -181,13 +181,6 @@ enum Action {
     Cancel,
 }
 
-/// How waiting for a `said` ended (connection errors aside).
-enum SayOutcome {
-    Said(Said),
-    Refused(ErrorCode, String),
-    Limited(Duration),
-}
-
 impl CustomerClient {
     /// Starts a consultation as the customer with `phone`.
     ///
@@ -198,7 +191,7 @@ impl CustomerClient {
         conn.send(&ClientMessage::start(phone)).await?;
         let mut client = Self::detached(base, String::new());
         client.welcome(&mut conn).await?;
-        client.conn = Some(conn);
+        client.link.attach(conn);
         Ok(client)
     }
 
@@ -206,7 +199,7 @@ impl CustomerClient {
     fn detached(base: &str, resume_token: String) -> Self {
         Self {
             base: base.to_owned(),
-            conn: None,
+            link: Link::new(say_message),
             consultation: String::new(),
             resume_token,
             menu_version: 0,
@@ -218,8 +211,6 @@ impl CustomerClient {
             },
             next_req: 1,
             outbox: VecDeque::new(),
-            says: SayOutbox::default(),
-            events: VecDeque::new(),
             transcript: Vec::new(),
             waiting: None,
             chat: None,
@@ -252,12 +243,12 @@ impl CustomerClient {
     /// Chat messages sent but not yet stored (they are resent after a reconnect).
     #[must_use]
     pub fn unacknowledged_says(&self) -> usize {
-        self.says.len()
+        self.link.says.len()
     }
 
     /// The ids of the chat messages not yet stored, oldest first.
     pub fn pending_say_ids(&self) -> impl Iterator<Item = &str> {
-        self.says.ids()
+        self.link.says.ids()
     }
 
     /// The chat lines known to the client, by `seq`, each once: both sides'
@@ -281,7 +272,7 @@ impl CustomerClient {
 
     /// Takes every buffered event, oldest first, without waiting.
     pub fn events(&mut self) -> std::collections::vec_deque::Drain<'_, CustomerEvent> {
-        self.events.drain(..)
+        self.link.events.drain(..)
     }
 
     /// The next event: a buffered one, else the next to arrive within `within`.
@@ -294,14 +285,14 @@ impl CustomerClient {
     /// resume (e.g. `consultation_ended`) or `superseded`; a connection that
     /// could not be restored.
     pub async fn next_event(&mut self, within: Duration) -> Result<CustomerEvent> {
-        if let Some(e) = self.events.pop_front() {
+        if let Some(e) = self.link.events.pop_front() {
             return Ok(e);
         }
         let deadline = Instant::now() + within;
         let mut attempts = 0;
         loop {
             let step = async {
-                self.send_due_says().await?;
+                self.link.send_due_says().await?;
                 self.recv_until(deadline).await
             };
             match step.await {
@@ -310,22 +301,43 @@ impl CustomerClient {
                 Err(ClientError::Timeout) if Instant::now() >= deadline => {
                     return Err(ClientError::Timeout);
                 }
-                Err(e) if e.is_transient() && attempts < RECONNECT_ATTEMPTS => {
-                    attempts += 1;
-                    tracing::debug!(error = %e, attempts, "connection lost; resuming");
+                Err(e) => {
                     // Resuming does not outlast the caller's patience.
-                    let wake = (Instant::now() + backoff(attempts)).min(deadline);
-                    tokio::time::sleep_until(wake).await;
-                    if Instant::now() >= deadline {
-                        return Err(e);
-                    }
-                    if let Err(e) = self.reconnect().await {
-                        tracing::debug!(error = %e, "resume failed");
-                    }
+                    self.recover(e, &mut attempts, Some(deadline)).await?;
                 }
-                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// After `error`, resumes the consultation if that may help: the error is
+    /// transient, fewer than [`RECONNECT_ATTEMPTS`] resumes were tried (`attempts`
+    /// counts them), and the back-off is over before `deadline`. Resuming resends
+    /// both outboxes. `Ok(false)` when the resume failed too (the caller may try
+    /// again).
+    ///
+    /// # Errors
+    /// `error` itself when resuming is not worth it.
+    async fn recover(
+        &mut self,
+        error: ClientError,
+        attempts: &mut u32,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
+        if !error.is_transient() || *attempts >= RECONNECT_ATTEMPTS {
+            return Err(error);
+        }
+        *attempts += 1;
+        tracing::debug!(%error, attempts = *attempts, "connection lost; resuming");
+        let wake = Instant::now() + backoff(*attempts);
+        tokio::time::sleep_until(deadline.map_or(wake, |d| wake.min(d))).await;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(error);
+        }
+        let resumed = self.reconnect().await;
+        if let Err(e) = &resumed {
+            tracing::debug!(error = %e, "resume failed");
+        }
+        Ok(resumed.is_ok())
     }
 
     async fn welcome(&mut self, conn: &mut Connection) -> Result<()> {
@@ -377,31 +389,21 @@ impl CustomerClient {
     /// # Errors
     /// When the server cannot be reached or refuses the resume.
     pub async fn reconnect(&mut self) -> Result<()> {
-        self.conn = None;
+        self.link.drop_connection();
         let mut conn = Connection::open(&self.base).await?;
         conn.send(&ClientMessage::resume(&self.resume_token))
             .await?;
         self.welcome(&mut conn).await?;
+        self.link.attach(conn);
         for m in &self.outbox {
-            conn.send(m).await?;
+            self.link.send(m).await?;
         }
-        self.says.connection_lost();
-        for say in self.says.take_due(Instant::now().into_std()) {
-            conn.send(&ClientMessage::Say {
-                id: say.id,
-                text: say.text,
-            })
-            .await?;
-        }
-        self.conn = Some(conn);
-        Ok(())
+        self.link.send_due_says().await
     }
 
     /// Drops the connection abruptly (for tests of reconnecting).
     pub fn drop_connection(&mut self) {
-        if let Some(c) = self.conn.take() {
-            c.drop_abruptly();
-        }
+        self.link.drop_connection();
     }
 
     /// Chooses an item on the current screen. On a `chat` item the reply is the
@@ -470,70 +472,27 @@ impl CustomerClient {
     /// # Errors
     /// As [`CustomerClient::say`].
     pub async fn say_with_id(&mut self, id: &str, text: &str) -> Result<Said> {
-        self.says.add(None, id, text);
+        self.link.says.add(None, id, text);
         let mut attempts = 0;
         let mut limited = 0;
         loop {
             let step = async {
-                self.send_due_says().await?;
+                self.link.send_due_says().await?;
                 self.await_said(id).await
             };
             match step.await {
-                Ok(SayOutcome::Said(said)) => return Ok(said),
-                Ok(SayOutcome::Limited(wait)) if limited < RATE_LIMIT_RETRIES => {
-                    // Not stored: the same id goes again after the wait.
-                    limited += 1;
-                    self.says
-                        .rate_limited(id, Instant::now().into_std(), Duration::ZERO);
-                    tokio::time::sleep(wait).await;
-                }
-                Ok(SayOutcome::Limited(_)) => {
-                    self.says.remove(id);
-                    return Err(ClientError::Server {
-                        code: ErrorCode::RateLimited,
-                        message: "too many messages; gave up".into(),
-                    });
-                }
-                Ok(SayOutcome::Refused(code, message)) => {
-                    return Err(ClientError::Server { code, message });
-                }
-                Err(e) if e.is_transient() && attempts < RECONNECT_ATTEMPTS => {
-                    attempts += 1;
-                    tracing::debug!(error = %e, attempts, "connection lost; resuming");
-                    tokio::time::sleep(backoff(attempts)).await;
-                    // A successful reconnect resends the say outbox, this one included.
-                    if let Err(e) = self.reconnect().await {
-                        tracing::debug!(error = %e, "resume failed");
+                Ok(outcome) => {
+                    let settled = self.link.settle_say(id, outcome, &mut limited).await;
+                    if let ControlFlow::Break(done) = settled {
+                        return done;
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // A successful resume resends the say outbox, this one included.
+                    self.recover(e, &mut attempts, None).await?;
+                }
             }
         }
-    }
-
-    /// Sends the chat messages due on the current connection.
-    async fn send_due_says(&mut self) -> Result<()> {
-        let due = self.says.take_due(Instant::now().into_std());
-        if due.is_empty() {
-            return Ok(());
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            self.says.connection_lost();
-            return Err(ClientError::Closed);
-        };
-        for say in due {
-            if let Err(e) = conn
-                .send(&ClientMessage::Say {
-                    id: say.id,
-                    text: say.text,
-                })
-                .await
-            {
-                self.says.connection_lost();
-                return Err(e);
-            }
-        }
-        Ok(())
     }
 
     /// Reads until the chat message `id` is stored or refused; other events are
@@ -557,7 +516,7 @@ impl CustomerClient {
                     // it again is harmless, as the id makes a resend recognisable.
                     return Ok(SayOutcome::Limited(wait));
                 }
-                Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Event(e) => self.link.events.push_back(e),
                 _ => {}
             }
         }
@@ -600,24 +559,20 @@ impl CustomerClient {
         msg: &ClientMessage,
         req: u64,
     ) -> Result<(Reply, Option<u32>)> {
-        let mut attempts = 0u32;
+        let mut attempts = 0;
         let mut sent = false;
-        loop {
-            let result = self.exchange(msg, req, sent).await;
-            match result {
-                Err(e) if e.is_transient() && attempts < RECONNECT_ATTEMPTS => {
-                    attempts += 1;
-                    tracing::debug!(error = %e, attempts, "connection lost; resuming");
-                    tokio::time::sleep(backoff(attempts)).await;
-                    // A successful reconnect resends the outbox, this request included.
-                    sent = self.reconnect().await.is_ok();
-                }
-                other => {
-                    self.outbox.retain(|m| m.req() != Some(req));
-                    return other;
-                }
+        let result = loop {
+            match self.exchange(msg, req, sent).await {
+                // A successful resume resends the outbox, this request included.
+                Err(e) => match self.recover(e, &mut attempts, None).await {
+                    Ok(resumed) => sent = resumed,
+                    Err(e) => break Err(e),
+                },
+                answered => break answered,
             }
-        }
+        };
+        self.outbox.retain(|m| m.req() != Some(req));
+        result
     }
 
     /// One try: send (unless already resent by a reconnect) and read until the
@@ -630,11 +585,7 @@ impl CustomerClient {
         already_sent: bool,
     ) -> Result<(Reply, Option<u32>)> {
         if !already_sent {
-            self.conn
-                .as_mut()
-                .ok_or(ClientError::Closed)?
-                .send(msg)
-                .await?;
+            self.link.send(msg).await?;
         }
         let mut reply: Option<Reply> = None;
         let mut ended: Option<u32> = None;
@@ -656,7 +607,7 @@ impl CustomerClient {
                 Incoming::Refused(r, code, message) if r == req => {
                     return Err(ClientError::Server { code, message });
                 }
-                Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Event(e) => self.link.events.push_back(e),
                 // Answers to earlier requests resent after a reconnect, pongs: skip.
                 _ => {}
             }
@@ -677,16 +628,14 @@ impl CustomerClient {
     /// # Errors
     /// When the connection is broken.
     pub async fn ping(&mut self) -> Result<()> {
-        self.conn
-            .as_mut()
-            .ok_or(ClientError::Closed)?
+        self.link
             .send(&ClientMessage::Ping { nonce: Some(7) })
             .await?;
         loop {
             let deadline = Instant::now() + self.timeout;
             match self.recv_until(deadline).await? {
                 Incoming::Pong => return Ok(()),
-                Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Event(e) => self.link.events.push_back(e),
                 _ => {}
             }
         }
@@ -694,19 +643,8 @@ impl CustomerClient {
 
     /// Reads one message (by `deadline`) and applies it.
     async fn recv_until(&mut self, deadline: Instant) -> Result<Incoming> {
-        let conn = self.conn.as_mut().ok_or(ClientError::Closed)?;
-        let msg = tokio::time::timeout_at(deadline, conn.recv())
-            .await
-            .map_err(|_| ClientError::Timeout)?;
-        match msg {
-            Ok(msg) => self.take_in(msg),
-            Err(e) => {
-                // Broken: whatever was sent on it must go again on the next one.
-                self.conn = None;
-                self.says.connection_lost();
-                Err(e)
-            }
-        }
+        let msg = self.link.recv_by(deadline).await?;
+        self.take_in(msg)
     }
 
     /// Applies one incoming message to the client's state and says what it was.
@@ -796,7 +734,7 @@ impl CustomerClient {
                 at_ms,
                 duplicate,
             } => {
-                if let Some(say) = self.says.remove(&id) {
+                if let Some(say) = self.link.says.remove(&id) {
                     merge_line(
                         &mut self.transcript,
                         ChatLine {
@@ -879,10 +817,12 @@ impl CustomerClient {
         }
         if let Some(id) = id {
             if code == ErrorCode::RateLimited {
-                self.says.rate_limited(&id, Instant::now().into_std(), wait);
+                self.link
+                    .says
+                    .rate_limited(&id, Instant::now().into_std(), wait);
                 return Ok(Incoming::SayLimited(Some(id), wait));
             }
-            self.says.remove(&id);
+            self.link.says.remove(&id);
             if code == ErrorCode::NotInChat {
                 self.chat = None;
             }
@@ -902,6 +842,14 @@ impl CustomerClient {
                 Ok(Incoming::Nothing)
             }
         }
+    }
+}
+
+/// How the customer protocol carries a chat message.
+fn say_message(say: PendingSay) -> ClientMessage {
+    ClientMessage::Say {
+        id: say.id,
+        text: say.text,
     }
 }
 
@@ -1039,8 +987,8 @@ mod tests {
     #[test]
     fn the_transcript_merges_history_chat_and_own_lines_by_seq() {
         let mut c = client();
-        c.says.add(None, "mine", "hello");
-        let _ = c.says.take_due(std::time::Instant::now());
+        c.link.says.add(None, "mine", "hello");
+        let _ = c.link.says.take_due(std::time::Instant::now());
         event(
             &mut c,
             ServerMessage::AgentJoined {
@@ -1166,8 +1114,8 @@ mod tests {
         assert_eq!(c.unacknowledged(), 0);
         assert_eq!(c.waiting(), None, "the server says so");
 
-        c.says.add(None, "a", "hello?");
-        c.says.add(None, "b", "anyone?");
+        c.link.says.add(None, "a", "hello?");
+        c.link.says.add(None, "b", "anyone?");
         c.chat = Some(ChatSession {
             service: "s1".into(),
             agent: agent(),
@@ -1233,13 +1181,13 @@ mod tests {
             c.outbox.push_back(ClientMessage::Home { req });
         }
         c.next_req = 4;
-        c.says.add(None, "a", "still there?");
-        let _ = c.says.take_due(std::time::Instant::now());
+        c.link.says.add(None, "a", "still there?");
+        let _ = c.link.says.take_due(std::time::Instant::now());
         c.take_welcome(welcome(true, 2)).unwrap();
         assert_eq!(c.unacknowledged(), 1, "request 3 is resent");
         assert_eq!(c.next_req, 4, "and numbers keep growing");
-        c.says.connection_lost();
-        let resend = c.says.take_due(std::time::Instant::now());
+        c.link.says.connection_lost();
+        let resend = c.link.says.take_due(std::time::Instant::now());
         assert_eq!(resend.len(), 1);
         assert_eq!(
             resend[0].id, "a",
@@ -1250,7 +1198,7 @@ mod tests {
     #[tokio::test]
     async fn next_event_returns_buffered_events_first() {
         let mut c = client();
-        c.events.push_back(CustomerEvent::Queued(QueueStatus {
+        c.link.events.push_back(CustomerEvent::Queued(QueueStatus {
             position: 1,
             waiting: 1,
             estimated_wait_ms: None,

@@ -11,13 +11,15 @@
 //!   with the same resend-by-id guarantee for chat messages.
 //! - [`ApiClient`]: the REST API (login, menus, service records).
 //! - [`Connection`], [`AgentConnection`]: the raw sockets, for tests that speak the
-//!   protocols by hand.
+//!   protocols by hand; both are the one generic [`Socket`].
 //!
 //! The terminal client, the integration tests and the load generator all use this
 //! crate, so the protocol is exercised the same way everywhere.
 //!
 //! # Layout
-//! - `connection.rs`: the raw typed sockets and URLs of both protocols.
+//! - `connection.rs`: the raw typed socket and the URLs of both protocols.
+//! - `link.rs`: what both clients keep around their socket (the connection while
+//!   it lasts, the chat outbox, the event buffer) and how they read by a deadline.
 //! - `customer.rs`: [`CustomerClient`]; its handling of incoming messages is
 //!   synchronous (`take_in`) and tested without sockets.
 //! - `agent.rs`: [`AgentClient`], built the same way.
@@ -30,11 +32,12 @@ mod api;
 mod chat;
 mod connection;
 mod customer;
+mod link;
 
 pub use agent::{AgentClient, AgentWelcome};
 pub use api::ApiClient;
 pub use chat::{Said, merge_line, new_message_id};
-pub use connection::{AgentConnection, Connection, agent_ws_url, http_url, ws_url};
+pub use connection::{AgentConnection, Connection, Socket, agent_ws_url, http_url, ws_url};
 pub use customer::{ChatSession, CustomerClient, CustomerEvent, QueueStatus, Reply};
 
 use frontdesk_protocol::ErrorCode;

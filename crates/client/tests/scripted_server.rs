@@ -3,6 +3,7 @@
 //! server (a push between an answer and its ack, a connection lost before `said`)
 //! are exercised exactly.
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use frontdesk_client::{CustomerClient, CustomerEvent};
@@ -10,6 +11,8 @@ use frontdesk_protocol::{
     AgentCard, ChatLine, ClientMessage, Crumb, ErrorCode, Limits, Screen, ServerMessage,
 };
 use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -19,20 +22,22 @@ type Ws = WebSocketStream<TcpStream>;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-/// The server's side of one connection.
-struct Peer {
+/// The server's side of one connection of either protocol: it reads `In` (the
+/// client's messages) and sends `Out`.
+struct Peer<In, Out> {
     ws: Ws,
+    protocol: PhantomData<fn(Out) -> In>,
 }
 
-impl Peer {
-    async fn accept(listener: &TcpListener) -> Result<Self> {
-        let (tcp, _) = listener.accept().await?;
-        Ok(Self {
-            ws: tokio_tungstenite::accept_async(tcp).await?,
-        })
+impl<In: DeserializeOwned, Out: Serialize> Peer<In, Out> {
+    fn new(ws: Ws) -> Self {
+        Self {
+            ws,
+            protocol: PhantomData,
+        }
     }
 
-    async fn recv(&mut self) -> Result<ClientMessage> {
+    async fn recv(&mut self) -> Result<In> {
         loop {
             let msg = tokio::time::timeout(WAIT, self.ws.next())
                 .await?
@@ -43,11 +48,21 @@ impl Peer {
         }
     }
 
-    async fn send(&mut self, msg: &ServerMessage) -> Result {
+    async fn send(&mut self, msg: &Out) -> Result {
         self.ws
             .send(Message::Text(serde_json::to_string(msg)?.into()))
             .await?;
         Ok(())
+    }
+}
+
+/// The server's side of a customer connection.
+type CustomerPeer = Peer<ClientMessage, ServerMessage>;
+
+impl CustomerPeer {
+    async fn accept(listener: &TcpListener) -> Result<Self> {
+        let (tcp, _) = listener.accept().await?;
+        Ok(Self::new(tokio_tungstenite::accept_async(tcp).await?))
     }
 
     /// Reads `hello` and answers `welcome`.
@@ -116,7 +131,7 @@ async fn listen() -> Result<(TcpListener, String)> {
 async fn pushes_around_a_requests_answer_become_events() -> Result {
     let (listener, url) = listen().await?;
     let server = tokio::spawn(async move {
-        let mut peer = Peer::accept(&listener).await?;
+        let mut peer = CustomerPeer::accept(&listener).await?;
         peer.welcome(false, 0).await?;
         let ClientMessage::Select { req, .. } = peer.recv().await? else {
             return Err("expected select".into());
@@ -202,7 +217,7 @@ async fn pushes_around_a_requests_answer_become_events() -> Result {
 async fn a_message_lost_with_the_connection_is_resent_under_its_id() -> Result {
     let (listener, url) = listen().await?;
     let server = tokio::spawn(async move {
-        let mut peer = Peer::accept(&listener).await?;
+        let mut peer = CustomerPeer::accept(&listener).await?;
         peer.welcome(false, 0).await?;
         peer.send(&agent_joined(vec![])).await?;
         // The message arrives and is stored, then the network fails before `said`.
@@ -211,7 +226,7 @@ async fn a_message_lost_with_the_connection_is_resent_under_its_id() -> Result {
         };
         drop(peer);
 
-        let mut peer = Peer::accept(&listener).await?;
+        let mut peer = CustomerPeer::accept(&listener).await?;
         let hello = peer.welcome(true, 0).await?;
         if hello != ClientMessage::resume("fdc_secret") {
             return Err(format!("expected a resume, got {hello:?}").into());
@@ -299,10 +314,8 @@ mod agent {
     use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
     use tokio_tungstenite::tungstenite::http::StatusCode;
 
-    /// The server's side of one agent connection.
-    struct AgentPeer {
-        ws: Ws,
-    }
+    /// The server's side of an agent connection.
+    type AgentPeer = Peer<AgentClientMessage, AgentServerMessage>;
 
     impl AgentPeer {
         /// Accepts a connection that must carry `Authorization: Bearer good`;
@@ -326,27 +339,9 @@ mod agent {
                 }
             };
             match tokio_tungstenite::accept_hdr_async(tcp, check).await {
-                Ok(ws) => Ok(Some(Self { ws })),
+                Ok(ws) => Ok(Some(Self::new(ws))),
                 Err(_) => Ok(None),
             }
-        }
-
-        async fn recv(&mut self) -> Result<AgentClientMessage> {
-            loop {
-                let msg = tokio::time::timeout(WAIT, self.ws.next())
-                    .await?
-                    .ok_or("closed")??;
-                if let Message::Text(t) = msg {
-                    return Ok(serde_json::from_str(t.as_str())?);
-                }
-            }
-        }
-
-        async fn send(&mut self, msg: &AgentServerMessage) -> Result {
-            self.ws
-                .send(Message::Text(serde_json::to_string(msg)?.into()))
-                .await?;
-            Ok(())
         }
 
         async fn welcome(&mut self, services: Vec<ServiceView>) -> Result {

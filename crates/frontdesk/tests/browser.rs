@@ -22,8 +22,8 @@ use common::TestServer;
 use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
-use frontdesk_client::{AgentConnection, ApiClient, Connection};
-use frontdesk_protocol::agent::{AgentClientMessage, AgentServerMessage, PresenceChoice};
+use frontdesk_client::{AgentClient, Connection};
+use frontdesk_protocol::agent::PresenceChoice;
 use frontdesk_protocol::{ClientMessage, ServerMessage};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -140,6 +140,34 @@ impl Driver {
             _profile: profile,
         })
     }
+
+    /// A browser of `size`, its pages in `lang`, showing `path` of the server.
+    async fn open(
+        &self,
+        ts: &TestServer,
+        path: &str,
+        lang: Option<&str>,
+        size: (u32, u32),
+    ) -> Result<Browser> {
+        let b = self.browser(lang).await?;
+        b.goto(&format!("{}{path}", ts.url())).await?;
+        b.viewport(size).await?;
+        Ok(b)
+    }
+
+    /// A customer on a phone who has started a consultation and sees the main menu.
+    async fn customer(&self, ts: &TestServer, lang: Option<&str>) -> Result<Browser> {
+        let c = self.open(ts, "/", lang, PHONE).await?;
+        c.start(&ts.url()).await?;
+        Ok(c)
+    }
+
+    /// An agent on a laptop, at the console's sign-in form.
+    async fn agent(&self, ts: &TestServer, lang: Option<&str>) -> Result<Browser> {
+        let a = self.open(ts, "/agent", lang, LAPTOP).await?;
+        a.view("login-view").await?;
+        Ok(a)
+    }
 }
 
 impl Drop for Driver {
@@ -186,7 +214,21 @@ struct Browser {
 }
 
 impl Browser {
-    async fn close(self) -> Result {
+    /// Checks that nothing went wrong in `whose` browser (no script error, CSP
+    /// violation or failed load), then closes it.
+    async fn close_clean(self, whose: &str) -> Result {
+        self.close_clean_but(whose, |_| false).await
+    }
+
+    /// [`Browser::close_clean`], where the console errors `expected` picks are fine.
+    async fn close_clean_but(self, whose: &str, expected: impl Fn(&str) -> bool) -> Result {
+        let errors: Vec<String> = self
+            .console_errors()
+            .await?
+            .into_iter()
+            .filter(|e| !expected(e))
+            .collect();
+        assert!(errors.is_empty(), "{whose} browser console: {errors:#?}");
         self.client.close().await?;
         Ok(())
     }
@@ -331,6 +373,27 @@ impl Browser {
         Ok(())
     }
 
+    /// Waits until the content shown includes `text`.
+    async fn content(&self, text: &str) -> Result {
+        let script = format!(
+            "return document.getElementById('content').textContent.includes({})",
+            json!(text)
+        );
+        self.until(&format!("the content {text:?}"), &script)
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until the customer is first in the queue for an agent.
+    async fn first_in_queue(&self) -> Result {
+        self.until(
+            "the place in the queue",
+            "const q = window.frontdesk.state().queue; return q && q.position === 1",
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Clicks the item `id` on the screen shown.
     async fn choose(&self, id: &str) -> Result {
         self.click(&format!("#items button.item[data-item='{id}']"))
@@ -342,13 +405,51 @@ impl Browser {
         self.js("return window.frontdesk.state()").await
     }
 
-    /// Opens the page, types a phone number and asks for the menu.
+    /// The consultation the page is in, from the test hook.
+    async fn consultation(&self) -> Result<String> {
+        Ok(self.state().await?["consultation"]
+            .as_str()
+            .ok_or("no consultation")?
+            .to_owned())
+    }
+
+    /// Opens the page, types a phone number and waits for the main menu.
     async fn start(&self, base: &str) -> Result {
         self.goto(&format!("{base}/")).await?;
         self.view("start-view").await?;
         self.type_into("#phone", PHONE_NUMBER).await?;
         self.click("#start").await?;
-        self.view("menu-view").await
+        self.view("menu-view").await?;
+        self.screen(MAIN_TITLE).await
+    }
+
+    /// Ends the consultation on the page; returns the record's items as (id,
+    /// served) pairs, and the record.
+    async fn end(
+        &self,
+        ts: &TestServer,
+        consultation: &str,
+    ) -> Result<(
+        Vec<(String, String)>,
+        frontdesk_protocol::rest::ServiceRecord,
+    )> {
+        self.click("#end").await?;
+        self.view("done").await?;
+        let record = ts.admin().await.service_record(consultation).await?;
+        let items = record
+            .items
+            .iter()
+            .map(|i| (i.item.clone(), i.served.clone()))
+            .collect();
+        Ok((items, record))
+    }
+
+    /// Signs in to the agent console and waits for it.
+    async fn sign_in(&self, username: &str, password: &str) -> Result {
+        self.type_into("#username", username).await?;
+        self.type_into("#password", password).await?;
+        self.click("#login").await?;
+        self.view("console-view").await
     }
 
     /// Writes `docs/screenshot-NAME.png` when `FRONTDESK_SCREENSHOTS=1`.
@@ -378,23 +479,6 @@ const DEBUG: &str = "return {
     agent: window.frontdeskAgent && window.frontdeskAgent.state(),
 }";
 
-/// The record's items as (id, served) pairs.
-async fn record_items(
-    ts: &TestServer,
-    consultation: &str,
-) -> Result<(
-    Vec<(String, String)>,
-    frontdesk_protocol::rest::ServiceRecord,
-)> {
-    let record = ts.admin().await.service_record(consultation).await?;
-    let items = record
-        .items
-        .iter()
-        .map(|i| (i.item.clone(), i.served.clone()))
-        .collect();
-    Ok((items, record))
-}
-
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
@@ -415,12 +499,7 @@ async fn a_customer_reads_content_and_ends_on_a_phone() -> Result {
         return Ok(());
     };
     let ts = TestServer::start().await;
-    let b = driver.browser(None).await?;
-    b.goto(&format!("{}/", ts.url())).await?;
-    b.viewport(PHONE).await?;
-
-    b.start(&ts.url()).await?;
-    b.screen(MAIN_TITLE).await?;
+    let b = driver.customer(&ts, None).await?;
     let items = b.js("return Array.from(document.querySelectorAll('#items button.item')).map((b) => [b.dataset.item, b.dataset.kind])").await?;
     assert_eq!(
         items,
@@ -437,14 +516,7 @@ async fn a_customer_reads_content_and_ends_on_a_phone() -> Result {
     b.choose("billing").await?;
     b.screen(BILLING_TITLE).await?;
     b.choose("bill-due").await?;
-    b.until(
-        "the content",
-        &format!(
-            "return document.getElementById('content').textContent.includes({})",
-            json!(BILL_DUE_TEXT)
-        ),
-    )
-    .await?;
+    b.content(BILL_DUE_TEXT).await?;
     assert!(
         b.displayed("#content p.content-text").await?,
         "the content is visible"
@@ -486,12 +558,9 @@ async fn a_customer_reads_content_and_ends_on_a_phone() -> Result {
     b.screenshot_to_docs("desktop").await?;
     b.viewport(PHONE).await?;
 
-    b.click("#end").await?;
-    b.view("done").await?;
+    let (items, record) = b.end(&ts, &consultation).await?;
     let summary = b.text("#done-summary").await?;
     assert!(summary.contains("2 service items"), "summary: {summary}");
-
-    let (items, record) = record_items(&ts, &consultation).await?;
     assert_eq!(
         items,
         pairs(&[("billing", "opened"), ("bill-due", "shown")])
@@ -508,10 +577,8 @@ async fn a_customer_reads_content_and_ends_on_a_phone() -> Result {
     b.goto(&format!("{}/", ts.url())).await?;
     b.view("start-view").await?;
 
-    // Nothing went wrong on the way: no script error, CSP violation or failed load.
-    let errors = b.console_errors().await?;
-    assert!(errors.is_empty(), "browser console: {errors:#?}");
-    b.close().await
+    // Nothing went wrong on the way.
+    b.close_clean("the customer's").await
 }
 
 /// A dropped connection and a reload both resume the same consultation, and no
@@ -522,23 +589,15 @@ async fn the_page_resumes_after_a_drop_and_a_reload() -> Result {
         return Ok(());
     };
     let ts = TestServer::start().await;
-    let b = driver.browser(None).await?;
-    b.goto(&format!("{}/", ts.url())).await?;
-    b.viewport(PHONE).await?;
-
-    b.start(&ts.url()).await?;
-    b.screen(MAIN_TITLE).await?;
+    let b = driver.customer(&ts, None).await?;
     b.choose("billing").await?;
     b.screen(BILLING_TITLE).await?;
-    let consultation = b.state().await?["consultation"]
-        .as_str()
-        .ok_or("no consultation")?
-        .to_owned();
+    let consultation = b.consultation().await?;
 
     // A reload mid-consultation comes back to the same screen of the same consultation.
     b.goto(&format!("{}/", ts.url())).await?;
     b.screen(BILLING_TITLE).await?;
-    assert_eq!(b.state().await?["consultation"], json!(consultation));
+    assert_eq!(b.consultation().await?, consultation);
     assert_eq!(
         b.js("return document.getElementById('start-view').hidden")
             .await?,
@@ -551,16 +610,9 @@ async fn the_page_resumes_after_a_drop_and_a_reload() -> Result {
         .await?;
     assert_eq!(connected, json!(false), "the hook drops the socket at once");
     b.choose("bill-due").await?;
-    b.until(
-        "the content after reconnecting",
-        &format!(
-            "return document.getElementById('content').textContent.includes({})",
-            json!(BILL_DUE_TEXT)
-        ),
-    )
-    .await?;
+    b.content(BILL_DUE_TEXT).await?;
     b.screen(BILLING_TITLE).await?;
-    assert_eq!(b.state().await?["consultation"], json!(consultation));
+    assert_eq!(b.consultation().await?, consultation);
     let status = b.text("#status").await?;
     assert!(status.is_empty(), "no 'reconnecting' left over: {status:?}");
 
@@ -568,10 +620,7 @@ async fn the_page_resumes_after_a_drop_and_a_reload() -> Result {
     b.js("document.querySelector(\"#items button.item[data-item='pay-methods']\").click(); window.frontdesk.dropConnection(); return true").await?;
     b.screen(BILLING_TITLE).await?;
 
-    b.click("#end").await?;
-    b.view("done").await?;
-
-    let (items, record) = record_items(&ts, &consultation).await?;
+    let (items, record) = b.end(&ts, &consultation).await?;
     let ids: Vec<&str> = items.iter().map(|(i, _)| i.as_str()).collect();
     assert_eq!(&ids[..2], ["billing", "bill-due"], "record: {items:?}");
     assert!(
@@ -583,9 +632,7 @@ async fn the_page_resumes_after_a_drop_and_a_reload() -> Result {
         pairs(&[("billing", "opened"), ("bill-due", "shown")])
     );
     assert!(record.ended_at.is_some());
-    let errors = b.console_errors().await?;
-    assert!(errors.is_empty(), "browser console: {errors:#?}");
-    b.close().await
+    b.close_clean("the customer's").await
 }
 
 /// A request refused by the rate limit counts as answered: the page sends the
@@ -603,12 +650,7 @@ async fn rate_limited_requests_are_sent_again_under_new_numbers() -> Result {
         c.limits.burst = 1;
     })
     .await;
-    let b = driver.browser(None).await?;
-    b.goto(&format!("{}/", ts.url())).await?;
-    b.viewport(PHONE).await?;
-
-    b.start(&ts.url()).await?;
-    b.screen(MAIN_TITLE).await?;
+    let b = driver.customer(&ts, None).await?;
     // The network comes back (the page pings at once, taking the only token) and the
     // customer taps in the same instant: the tap is refused, whatever the timing.
     let tap = |item: &str| {
@@ -621,14 +663,7 @@ async fn rate_limited_requests_are_sent_again_under_new_numbers() -> Result {
     b.js(&tap("billing")).await?;
     b.screen(BILLING_TITLE).await?;
     b.js(&tap("bill-due")).await?;
-    b.until(
-        "the content",
-        &format!(
-            "return document.getElementById('content').textContent.includes({})",
-            json!(BILL_DUE_TEXT)
-        ),
-    )
-    .await?;
+    b.content(BILL_DUE_TEXT).await?;
     b.screen(BILLING_TITLE).await?;
     assert_eq!(
         b.js("return document.getElementById('error').hidden")
@@ -643,22 +678,15 @@ async fn rate_limited_requests_are_sent_again_under_new_numbers() -> Result {
         last >= 4,
         "both taps were refused once and sent again under new numbers (last ack {last})"
     );
-    let consultation = state["consultation"]
-        .as_str()
-        .ok_or("no consultation")?
-        .to_owned();
+    let consultation = b.consultation().await?;
 
-    b.click("#end").await?;
-    b.view("done").await?;
-    let (items, record) = record_items(&ts, &consultation).await?;
+    let (items, record) = b.end(&ts, &consultation).await?;
     assert_eq!(
         items,
         pairs(&[("billing", "opened"), ("bill-due", "shown")])
     );
     assert!(record.ended_at.is_some());
-    let errors = b.console_errors().await?;
-    assert!(errors.is_empty(), "browser console: {errors:#?}");
-    b.close().await
+    b.close_clean("the customer's").await
 }
 
 /// Chinese for a Chinese browser, server text shown as text and never as markup,
@@ -670,9 +698,7 @@ async fn chinese_escaped_and_accessible() -> Result {
     };
     let ts = TestServer::start().await;
     ts.admin().await.import_menu(HOSTILE_MENU).await?;
-    let b = driver.browser(Some("zh-CN")).await?;
-    b.goto(&format!("{}/", ts.url())).await?;
-    b.viewport(PHONE).await?;
+    let b = driver.open(&ts, "/", Some("zh-CN"), PHONE).await?;
     b.view("start-view").await?;
 
     // Language.
@@ -733,11 +759,7 @@ async fn chinese_escaped_and_accessible() -> Result {
     assert_eq!(small, json!([]), "controls too small or without a name");
 
     b.choose("html").await?;
-    b.until(
-        "the content",
-        "return document.getElementById('content').textContent.includes('bold')",
-    )
-    .await?;
+    b.content("bold").await?;
     let text = b.text("#content p.content-text").await?;
     assert!(
         text.contains("<img src=x onerror=alert(1)>"),
@@ -766,9 +788,7 @@ async fn chinese_escaped_and_accessible() -> Result {
     b.screen("Tricky <menu> & co").await?;
 
     // An <img src=x> made from the text would also show as a failed load of /x.
-    let errors = b.console_errors().await?;
-    assert!(errors.is_empty(), "browser console: {errors:#?}");
-    b.close().await
+    b.close_clean("the customer's").await
 }
 
 const HOSTILE_MENU: &str = r#"
@@ -872,15 +892,15 @@ async fn waiting_customer(ts: &TestServer, phone: &str) -> Result<Connection> {
         item: "chat".into(),
     })
     .await?;
-    loop {
-        match conn.recv().await? {
-            ServerMessage::Ack { req: 1 } => return Ok(conn),
-            ServerMessage::Error { error, message, .. } => {
-                return Err(format!("asking for an agent: {error}: {message}").into());
-            }
-            _ => {}
+    recv_until(&mut conn, "the ack of asking for an agent", |m| match m {
+        ServerMessage::Ack { req: 1 } => Some(Ok(())),
+        ServerMessage::Error { error, message, .. } => {
+            Some(Err(format!("asking for an agent: {error}: {message}")))
         }
-    }
+        _ => None,
+    })
+    .await??;
+    Ok(conn)
 }
 
 /// Every line exactly once, numbered 1, 2, 3, … in order.
@@ -906,30 +926,15 @@ async fn a_customer_chats_with_an_agent() -> Result {
     let ts = chat_server().await?;
 
     // The customer reads something, then asks for an agent.
-    let c = driver.browser(None).await?;
-    c.goto(&format!("{}/", ts.url())).await?;
-    c.viewport(PHONE).await?;
-    c.start(&ts.url()).await?;
-    c.screen(MAIN_TITLE).await?;
+    let c = driver.customer(&ts, None).await?;
     c.choose("billing").await?;
     c.screen(BILLING_TITLE).await?;
     c.choose("bill-due").await?;
-    c.until(
-        "the content",
-        &format!(
-            "return document.getElementById('content').textContent.includes({})",
-            json!(BILL_DUE_TEXT)
-        ),
-    )
-    .await?;
+    c.content(BILL_DUE_TEXT).await?;
     c.click("#home").await?;
     c.screen(MAIN_TITLE).await?;
     c.choose("chat").await?;
-    c.until(
-        "the place in the queue",
-        "const q = window.frontdesk.state().queue; return q && q.position === 1",
-    )
-    .await?;
+    c.first_in_queue().await?;
     c.view("queue").await?;
     assert_eq!(c.text("#queue-position").await?, "1");
     assert!(c.displayed("#queue-cancel").await?, "a way to stop waiting");
@@ -937,10 +942,7 @@ async fn a_customer_chats_with_an_agent() -> Result {
     c.screen(MAIN_TITLE).await?;
 
     // The agent signs in, with a typo first.
-    let a = driver.browser(None).await?;
-    a.goto(&format!("{}/agent", ts.url())).await?;
-    a.viewport(LAPTOP).await?;
-    a.view("login-view").await?;
+    let a = driver.agent(&ts, None).await?;
     assert_eq!(a.title().await?, "Agent console");
     a.type_into("#username", AGENT.0).await?;
     a.type_into("#password", "not-the-password").await?;
@@ -1187,18 +1189,12 @@ async fn a_customer_chats_with_an_agent() -> Result {
     c.click("#end").await?;
     c.view("done").await?;
 
-    let errors = c.console_errors().await?;
-    assert!(errors.is_empty(), "customer's browser console: {errors:#?}");
+    c.close_clean("the customer's").await?;
     // The one expected failure: the wrong password's 401.
-    let errors: Vec<String> = a
-        .console_errors()
-        .await?
-        .into_iter()
-        .filter(|e| !(e.contains("/api/login") && e.contains("401")))
-        .collect();
-    assert!(errors.is_empty(), "agent's browser console: {errors:#?}");
-    c.close().await?;
-    a.close().await
+    a.close_clean_but("the agent's", |e| {
+        e.contains("/api/login") && e.contains("401")
+    })
+    .await
 }
 
 /// A Chinese customer waits, keeps their place across a dropped connection, and
@@ -1209,17 +1205,9 @@ async fn a_customer_stops_waiting_in_chinese() -> Result {
         return Ok(());
     };
     let ts = chat_server().await?;
-    let c = driver.browser(Some("zh-CN")).await?;
-    c.goto(&format!("{}/", ts.url())).await?;
-    c.viewport(PHONE).await?;
-    c.start(&ts.url()).await?;
-    c.screen(MAIN_TITLE).await?;
+    let c = driver.customer(&ts, Some("zh-CN")).await?;
     c.choose("chat").await?;
-    c.until(
-        "the place in the queue",
-        "const q = window.frontdesk.state().queue; return q && q.position === 1",
-    )
-    .await?;
+    c.first_in_queue().await?;
     c.view("queue").await?;
     assert_eq!(c.text("#queue-title").await?, "正在为您转接人工客服");
     assert_eq!(c.text("#queue-position").await?, "1");
@@ -1248,15 +1236,9 @@ async fn a_customer_stops_waiting_in_chinese() -> Result {
     .await?;
 
     // The agent console in Chinese: sign in, see the customer waiting, sign out.
-    let a = driver.browser(Some("zh-CN")).await?;
-    a.goto(&format!("{}/agent", ts.url())).await?;
-    a.viewport(LAPTOP).await?;
-    a.view("login-view").await?;
+    let a = driver.agent(&ts, Some("zh-CN")).await?;
     assert_eq!(a.title().await?, "客服工作台");
-    a.type_into("#username", AGENT.0).await?;
-    a.type_into("#password", AGENT.1).await?;
-    a.click("#login").await?;
-    a.view("console-view").await?;
+    a.sign_in(AGENT.0, AGENT.1).await?;
     a.until(
         "the waiting customer",
         "return window.frontdeskAgent.state().queue.length === 1",
@@ -1291,12 +1273,8 @@ async fn a_customer_stops_waiting_in_chinese() -> Result {
     a.goto(&format!("{}/agent", ts.url())).await?;
     a.view("login-view").await?;
 
-    let errors = c.console_errors().await?;
-    assert!(errors.is_empty(), "customer's browser console: {errors:#?}");
-    let errors = a.console_errors().await?;
-    assert!(errors.is_empty(), "agent's browser console: {errors:#?}");
-    c.close().await?;
-    a.close().await
+    c.close_clean("the customer's").await?;
+    a.close_clean("the agent's").await
 }
 
 /// Reads messages until `pick` takes one, failing after [`WAIT`].
@@ -1346,14 +1324,8 @@ async fn an_agent_holds_two_customers_in_tabs() -> Result {
     let mut sam = waiting_customer(&ts, "+14155550188").await?;
     let mut li = waiting_customer(&ts, "+8613912345678").await?;
 
-    let a = driver.browser(None).await?;
-    a.goto(&format!("{}/agent", ts.url())).await?;
-    a.viewport(LAPTOP).await?;
-    a.view("login-view").await?;
-    a.type_into("#username", "bob").await?;
-    a.type_into("#password", "bob-password-1").await?;
-    a.click("#login").await?;
-    a.view("console-view").await?;
+    let a = driver.agent(&ts, None).await?;
+    a.sign_in("bob", "bob-password-1").await?;
     a.until(
         "two waiting",
         "return window.frontdeskAgent.state().queue.length === 2",
@@ -1454,10 +1426,7 @@ async fn an_agent_holds_two_customers_in_tabs() -> Result {
         a.text("#svc-online").await?.starts_with("Offline"),
         "shown offline"
     );
-
-    let errors = a.console_errors().await?;
-    assert!(errors.is_empty(), "agent's browser console: {errors:#?}");
-    a.close().await
+    a.close_clean("the agent's").await
 }
 
 /// The sign-in form says what went wrong: nothing typed, a wrong password, and
@@ -1468,10 +1437,7 @@ async fn the_console_sign_in_says_what_went_wrong() -> Result {
         return Ok(());
     };
     let ts = chat_server().await?;
-    let a = driver.browser(None).await?;
-    a.goto(&format!("{}/agent", ts.url())).await?;
-    a.viewport(LAPTOP).await?;
-    a.view("login-view").await?;
+    let a = driver.agent(&ts, None).await?;
     a.click("#login").await?;
     assert_eq!(
         a.text("#login-error").await?,
@@ -1514,33 +1480,10 @@ async fn the_console_sign_in_says_what_went_wrong() -> Result {
         Some("true"),
         "no more attempts until then"
     );
-    let errors: Vec<String> = a
-        .console_errors()
-        .await?
-        .into_iter()
-        .filter(|e| !(e.contains("/api/login") && (e.contains("401") || e.contains("429"))))
-        .collect();
-    assert!(errors.is_empty(), "agent's browser console: {errors:#?}");
-    a.close().await
-}
-
-/// An agent (a program on the agent socket) who comes online after the customer.
-async fn agent_taking(ts: &TestServer) -> Result<AgentConnection> {
-    let mut api = ApiClient::new(&ts.url())?;
-    let login = api.login(AGENT.0, AGENT.1).await?;
-    let mut agent = AgentConnection::open(&ts.url(), Some(&login.token)).await?;
-    agent
-        .send(&AgentClientMessage::Presence {
-            state: PresenceChoice::Idle,
-        })
-        .await?;
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if let AgentServerMessage::Assigned { .. } = agent.recv_within(left).await? {
-            return Ok(agent);
-        }
-    }
+    a.close_clean_but("the agent's", |e| {
+        e.contains("/api/login") && (e.contains("401") || e.contains("429"))
+    })
+    .await
 }
 
 /// The customer sees their agent drop and come back; when the agent stays away
@@ -1551,31 +1494,24 @@ async fn the_customer_is_told_when_the_agent_drops() -> Result {
         return Ok(());
     };
     let ts = chat_server_with(|c| c.queue.agent_grace_secs = 2).await?;
-    let c = driver.browser(None).await?;
-    c.goto(&format!("{}/", ts.url())).await?;
-    c.viewport(PHONE).await?;
-    c.start(&ts.url()).await?;
-    c.screen(MAIN_TITLE).await?;
+    let c = driver.customer(&ts, None).await?;
     c.choose("chat").await?;
-    c.until(
-        "the place in the queue",
-        "const q = window.frontdesk.state().queue; return q && q.position === 1",
-    )
-    .await?;
-    let agent = agent_taking(&ts).await?;
+    c.first_in_queue().await?;
+    // An agent (a program on the agent socket) comes online and takes the customer.
+    let mut agent = AgentClient::login(&ts.url(), AGENT.0, AGENT.1).await?;
+    agent.presence(PresenceChoice::Idle).await?;
+    agent.wait_assigned(WAIT).await?;
     c.view("chat-view").await?;
 
     // The agent's network drops: the customer is told, and told when it is back.
-    agent.drop_abruptly();
+    agent.drop_connection();
     c.until(
         "the agent-offline notice",
         "return document.getElementById('agent-status').textContent.includes('lost their connection')",
     )
     .await?;
     assert_eq!(c.state().await?["chat"]["online"], json!(false));
-    let mut api = ApiClient::new(&ts.url())?;
-    let login = api.login(AGENT.0, AGENT.1).await?;
-    let agent = AgentConnection::open(&ts.url(), Some(&login.token)).await?;
+    agent.reconnect().await?;
     c.until(
         "the agent back",
         "const s = window.frontdesk.state();
@@ -1584,7 +1520,7 @@ async fn the_customer_is_told_when_the_agent_drops() -> Result {
     .await?;
 
     // Gone for longer than the grace period: back in the queue, at the head.
-    agent.drop_abruptly();
+    agent.drop_connection();
     c.view("menu-view").await?;
     c.until(
         "first in line again",
@@ -1600,8 +1536,5 @@ async fn the_customer_is_told_when_the_agent_drops() -> Result {
         "told they are first again"
     );
     assert_eq!(c.state().await?["chat"], Value::Null);
-
-    let errors = c.console_errors().await?;
-    assert!(errors.is_empty(), "customer's browser console: {errors:#?}");
-    c.close().await
+    c.close_clean("the customer's").await
 }
