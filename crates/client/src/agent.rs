@@ -246,7 +246,8 @@ impl AgentClient {
     }
 
     /// Says whether to take customers (`idle`) or not (`away`); returns the
-    /// state the server answers with (the first `state` after the request).
+    /// state the server answers with (the `state` marked `reply`; pushed ones
+    /// before it are applied and skipped).
     ///
     /// # Errors
     /// [`ClientError::Server`] when refused.
@@ -257,7 +258,9 @@ impl AgentClient {
         let deadline = Instant::now() + self.timeout;
         loop {
             match self.recv_until(deadline).await? {
-                Incoming::Event(AgentServerMessage::State { state }) => return Ok(state),
+                Incoming::Event(AgentServerMessage::State { state, reply: true }) => {
+                    return Ok(state);
+                }
                 Incoming::Event(AgentServerMessage::Error {
                     service: None,
                     id: None,
@@ -462,9 +465,9 @@ impl AgentClient {
     /// No I/O. `Err` for the errors that close the connection.
     fn take_in(&mut self, msg: AgentServerMessage) -> Result<Incoming> {
         Ok(match msg {
-            AgentServerMessage::State { state } => {
+            AgentServerMessage::State { state, reply } => {
                 self.state.clone_from(&state);
-                Incoming::Event(AgentServerMessage::State { state })
+                Incoming::Event(AgentServerMessage::State { state, reply })
             }
             AgentServerMessage::Queue { queue } => {
                 self.queue = queue.clone();
@@ -650,6 +653,7 @@ mod tests {
         assert_eq!(c.state(), "away");
         c.take_in(AgentServerMessage::State {
             state: "idle".into(),
+            reply: false,
         })
         .unwrap();
         assert_eq!(c.state(), "idle");
@@ -778,6 +782,7 @@ mod tests {
         let mut c = client();
         c.link.events.push_back(AgentServerMessage::State {
             state: "busy".into(),
+            reply: false,
         });
         c.link.events.push_back(AgentServerMessage::CustomerStatus {
             service: "s0".into(),

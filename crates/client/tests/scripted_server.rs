@@ -394,12 +394,20 @@ mod agent {
                 queue: QueueView::default(),
             })
             .await?;
+            // A push sent before the request was handled, then the answer.
+            peer.send(&AgentServerMessage::State {
+                state: "away".into(),
+                reply: false,
+            })
+            .await?;
             peer.send(&AgentServerMessage::State {
                 state: "idle".into(),
+                reply: true,
             })
             .await?;
             peer.send(&AgentServerMessage::State {
                 state: "busy".into(),
+                reply: false,
             })
             .await?;
             peer.send(&AgentServerMessage::Assigned {

@@ -590,3 +590,21 @@ async fn the_agent_sees_their_customer_go_offline_and_come_back() {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn an_away_agent_serving_a_customer_comes_back_away_with_the_customer_after_a_restart() {
+    let ts = TestServer::start().await;
+    let admin = ts.admin().await;
+    let (mut a, c, s) = chatting(&ts, &admin).await;
+    assert_eq!(a.presence(PresenceChoice::Away).await.unwrap(), "away");
+    drop((a, c));
+    let ts = ts.restart().await;
+    let a = AgentClient::login(&ts.url(), "a", PASSWORD).await.unwrap();
+    assert_eq!(
+        a.state(),
+        "away",
+        "connected, still not taking new customers"
+    );
+    assert_eq!(a.services().len(), 1);
+    assert_eq!(a.services()[0].id, s.id);
+}

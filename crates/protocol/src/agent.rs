@@ -80,10 +80,15 @@ pub enum AgentServerMessage {
         /// The waiting queue.
         queue: QueueView,
     },
-    /// The agent's own state changed.
+    /// The agent's own state changed, or the answer to `presence`.
     State {
         /// `idle`, `busy`, `away` or `offline`.
         state: String,
+        /// True when this answers a `presence` (in order); false when it was
+        /// pushed (a customer was given or taken). A client waiting for its
+        /// answer skips pushed ones sent before the request was handled.
+        #[serde(default)]
+        reply: bool,
     },
     /// The waiting queue changed.
     Queue {

@@ -229,6 +229,7 @@ impl AgentSession {
                 let now = self.app.desk.set_presence(agent, capacity, state).await;
                 self.send(&AgentServerMessage::State {
                     state: now.as_str().to_owned(),
+                    reply: true,
                 })
                 .await
             }

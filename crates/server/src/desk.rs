@@ -669,6 +669,16 @@ impl Desk {
             st.agents.insert(id, AgentLink { conn, tx });
             st.names.insert(id, account.display_name.clone());
             st.dispatch.agents.reconnect(&id);
+            // Known only by the work in hand (restored, or dropped after a grace
+            // period while serving): connected now, but not taking customers.
+            if st
+                .dispatch
+                .agents
+                .load(&id)
+                .is_some_and(|l| l.presence == Presence::Offline)
+            {
+                st.dispatch.agents.set_unavailable(&id, Presence::Away);
+            }
             let mine: Vec<LiveService> = st
                 .services
                 .values()
@@ -855,6 +865,7 @@ impl Desk {
                 s.agent,
                 AgentServerMessage::State {
                     state: agent_state(&st, s.agent).as_str().to_owned(),
+                    reply: false,
                 },
             );
             self.push_queue(&st);
@@ -927,6 +938,11 @@ impl Desk {
             let messages = view.messages.clone();
             let card = self.card(s.agent);
             let st = self.lock();
+            if !st.services.contains_key(&s.id) {
+                // Ended meanwhile (the customer left): the agent was told so; an
+                // `assigned` now would show them a customer who is gone.
+                continue;
+            }
             send_customer(
                 &st,
                 &s.consultation,
@@ -942,6 +958,7 @@ impl Desk {
                 s.agent,
                 AgentServerMessage::State {
                     state: agent_state(&st, s.agent).as_str().to_owned(),
+                    reply: false,
                 },
             );
         }
