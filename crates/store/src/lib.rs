@@ -345,6 +345,45 @@ pub struct ChatStored {
     pub duplicate: bool,
 }
 
+/// One entry of the answer library, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerRow {
+    /// Entry id.
+    pub id: String,
+    /// Language tag (`en`, `zh`, …).
+    pub language: String,
+    /// The answer text.
+    pub answer: String,
+    /// Example phrasings.
+    pub phrasings: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+}
+
+/// What happened to an answer the bot gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerEvent {
+    /// The bot gave it.
+    Given,
+    /// The customer said it helped.
+    Accepted,
+    /// The customer was handed to a human after it.
+    HandedOff,
+}
+
+/// An answer's deflection numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnswerStats {
+    /// Entry id.
+    pub answer_id: String,
+    /// Times given.
+    pub given: u64,
+    /// Times accepted.
+    pub accepted: u64,
+    /// Times followed by a hand-off.
+    pub handed_off: u64,
+}
+
 /// An agent taking customers, as kept across restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceRow {
@@ -469,4 +508,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn set_presence(&self, agent_id: i64, ready_since: Option<i64>) -> Result<()>;
     /// Agents taking customers, by `ready_since`.
     async fn presences(&self) -> Result<Vec<PresenceRow>>;
+
+    /// The answer library, by id.
+    async fn answers(&self) -> Result<Vec<AnswerRow>>;
+    /// Replaces the whole answer library in one transaction.
+    async fn replace_answers(&self, answers: &[AnswerRow], now: i64) -> Result<()>;
+    /// Counts an event of an answer.
+    async fn count_answer(&self, answer_id: &str, event: AnswerEvent) -> Result<()>;
+    /// Every answer's deflection numbers, by id.
+    async fn answer_stats(&self) -> Result<Vec<AnswerStats>>;
 }

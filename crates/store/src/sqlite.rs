@@ -15,9 +15,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccountRow, ChatRow, ChatStored, ChatWrite, ConsultationRow, CustomerFilter, CustomerRecord,
-    CustomerRow, ImportCounts, MenuRow, NewConsultation, PresenceRow, QueueEntryRow, QueueWrite,
-    Result, ServiceItemRow, ServiceRow, StepWrite, Store, StoreError, TierChange,
+    AccountRow, AnswerEvent, AnswerRow, AnswerStats, ChatRow, ChatStored, ChatWrite,
+    ConsultationRow, CustomerFilter, CustomerRecord, CustomerRow, ImportCounts, MenuRow,
+    NewConsultation, PresenceRow, QueueEntryRow, QueueWrite, Result, ServiceItemRow, ServiceRow,
+    StepWrite, Store, StoreError, TierChange,
 };
 
 /// The SQLite store. Cheap to clone (a pool handle).
@@ -845,6 +846,85 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn answers(&self) -> Result<Vec<AnswerRow>> {
+        let rows = sqlx::query("SELECT * FROM answers ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let list = |col: &str| -> Result<Vec<String>> {
+                    let text: String = r.try_get(col)?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+                };
+                Ok(AnswerRow {
+                    id: r.try_get("id")?,
+                    language: r.try_get("language")?,
+                    answer: r.try_get("answer")?,
+                    phrasings: list("phrasings")?,
+                    tags: list("tags")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_answers(&self, answers: &[AnswerRow], now: i64) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM answers").execute(&mut *tx).await?;
+        for a in answers {
+            let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+            sqlx::query(
+                "INSERT INTO answers (id, language, answer, phrasings, tags, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&a.id)
+            .bind(&a.language)
+            .bind(&a.answer)
+            .bind(json(&a.phrasings))
+            .bind(json(&a.tags))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn count_answer(&self, answer_id: &str, event: AnswerEvent) -> Result<()> {
+        let column = match event {
+            AnswerEvent::Given => "given",
+            AnswerEvent::Accepted => "accepted",
+            AnswerEvent::HandedOff => "handed_off",
+        };
+        sqlx::query(&format!(
+            "INSERT INTO answer_stats (answer_id, {column}) VALUES (?, 1) \
+             ON CONFLICT (answer_id) DO UPDATE SET {column} = {column} + 1"
+        ))
+        .bind(answer_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn answer_stats(&self) -> Result<Vec<AnswerStats>> {
+        let rows = sqlx::query("SELECT * FROM answer_stats ORDER BY answer_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let n = |col: &str| -> Result<u64> {
+                    Ok(u64::try_from(r.try_get::<i64, _>(col)?).unwrap_or(0))
+                };
+                Ok(AnswerStats {
+                    answer_id: r.try_get("answer_id")?,
+                    given: n("given")?,
+                    accepted: n("accepted")?,
+                    handed_off: n("handed_off")?,
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -890,6 +970,38 @@ mod tests {
             .map(|m| m.version)
             .collect();
         assert_eq!(versions, [2, 1]);
+    }
+
+    #[tokio::test]
+    async fn the_answer_library_is_replaced_whole_and_its_numbers_kept() {
+        let (_d, s) = store().await;
+        let entry = |id: &str, lang: &str| AnswerRow {
+            id: id.into(),
+            language: lang.into(),
+            answer: format!("answer {id}"),
+            phrasings: vec![format!("how do I {id}?"), "第二".into()],
+            tags: vec!["t".into()],
+        };
+        s.replace_answers(&[entry("b", "en"), entry("a", "zh")], 1)
+            .await
+            .unwrap();
+        let got = s.answers().await.unwrap();
+        assert_eq!(got, [entry("a", "zh"), entry("b", "en")]);
+        s.count_answer("a", AnswerEvent::Given).await.unwrap();
+        s.count_answer("a", AnswerEvent::Given).await.unwrap();
+        s.count_answer("a", AnswerEvent::HandedOff).await.unwrap();
+        s.replace_answers(&[entry("c", "en")], 2).await.unwrap();
+        assert_eq!(s.answers().await.unwrap(), [entry("c", "en")]);
+        let stats = s.answer_stats().await.unwrap();
+        assert_eq!(
+            stats,
+            [AnswerStats {
+                answer_id: "a".into(),
+                given: 2,
+                accepted: 0,
+                handed_off: 1
+            }]
+        );
     }
 
     #[tokio::test]
