@@ -8,6 +8,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use frontdesk_domain::consultation::{Consultation, Request};
 use frontdesk_domain::dispatch::Dispatcher;
+use frontdesk_domain::handoff::{Degrees, PressureCurve, Staffing, ThresholdBounds};
 use frontdesk_domain::menu::Menu;
 use frontdesk_domain::queue::{Need, QueuePolicy, Waiting, WaitingQueue};
 use frontdesk_domain::tier::{CustomerFacts, Tier, TierOrder, TierRules};
@@ -121,5 +122,35 @@ fn menu(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, queue, dispatch, tiers, menu);
+fn handoff(c: &mut Criterion) {
+    // After every bot answer: the thresholds from the desk's counts, then the rule.
+    // A busy desk (3 of 40 agents idle, 25 waiting) so the ramp is mid-way.
+    let bounds = ThresholdBounds::default();
+    let curve = PressureCurve::default();
+    let staffing = Staffing {
+        idle: 3,
+        available: 40,
+        waiting: 25,
+    };
+    c.bench_function("handoff: thresholds from the agents' counts", |b| {
+        b.iter(|| bounds.thresholds(black_box(&staffing), &curve))
+    });
+    let mut degrees = Degrees::new();
+    let mut i = 0u32;
+    c.bench_function("handoff: record a degree and decide", |b| {
+        b.iter(|| {
+            // A session of up to 1,000 answers, then a new one: memory stays flat
+            // however many iterations criterion runs.
+            if degrees.len() == 1_000 {
+                degrees = Degrees::new();
+            }
+            i = i.wrapping_add(1);
+            degrees.push(f64::from(i % 100) / 100.0);
+            let t = bounds.thresholds(black_box(&staffing), &curve);
+            black_box(t.decide(&degrees))
+        });
+    });
+}
+
+criterion_group!(benches, queue, dispatch, tiers, menu, handoff);
 criterion_main!(benches);

@@ -15,10 +15,16 @@
 //! - [`queue`]: the waiting queue, ordered by arrival period, tier and arrival.
 //! - [`agents`]: agents, their load, and the first-come-first-served idle queue.
 //! - [`dispatch`]: the assignment decision over both queues.
+//! - [`answers`]: the answer bot's library (seed 002): entries, validation, and its
+//!   CSV and YAML files with every problem on its line.
+//! - [`handoff`]: when the bot offers a human (seed 002): matching degrees, the
+//!   single and mean thresholds, and how they move with agent idleness.
 
 pub mod agents;
+pub mod answers;
 pub mod consultation;
 pub mod dispatch;
+pub mod handoff;
 pub mod menu;
 pub mod phone;
 pub mod queue;

@@ -99,7 +99,7 @@ fn spawn_server(mut cmd: Command, extra_lines: usize) -> Result<Running> {
 
 #[test]
 fn every_command_has_help() -> Result {
-    let commands: [&[&str]; 14] = [
+    let commands: [&[&str]; 16] = [
         &[],
         &["demo"],
         &["serve"],
@@ -113,6 +113,8 @@ fn every_command_has_help() -> Result {
         &["customers", "import"],
         &["customers", "retier"],
         &["customers", "list"],
+        &["answers"],
+        &["answers", "eval"],
         &["config"],
     ];
     for cmd in commands {

@@ -1,5 +1,6 @@
 //! The command line. Each subcommand is a thin layer over the library crates.
 
+mod answers;
 mod customer;
 mod customers;
 mod menu;
@@ -59,6 +60,9 @@ enum Command {
     /// Customer records and value tiers: import a CSV, recompute tiers, list.
     #[command(subcommand)]
     Customers(customers::CustomersCommand),
+    /// The answer bot's library: evaluate the matcher on a labelled data set.
+    #[command(subcommand)]
+    Answers(answers::AnswersCommand),
     /// The terminal client: consult the service menu as a customer.
     ///
     /// Shows the menu as numbered text. Type a number (or an item id), `back`,
@@ -163,6 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => serve(args, true).await,
         Command::Menu(cmd) => menu::run(cmd).await,
         Command::Customers(cmd) => customers::run(cmd).await,
+        Command::Answers(cmd) => answers::run(cmd).await,
         Command::Customer(args) => customer::run(args).await,
         Command::Config(args) => {
             let config = args.data.load(args.listen)?;
