@@ -569,16 +569,10 @@ impl Library {
                 ),
             ));
         }
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .trim(csv::Trim::All)
-            // Rows with the wrong number of fields are reported below with a
-            // clearer message than the csv crate's, and reading goes on.
-            .flexible(true)
-            .from_reader(data);
+        let mut rdr = crate::csvfile::reader(data);
         let header = match rdr.headers() {
             Ok(h) => h.clone(),
-            Err(e) => return Err(LibraryErrors::one(Some(1), csv_message(&e))),
+            Err(e) => return Err(LibraryErrors::one(Some(1), crate::csvfile::message(&e))),
         };
         let mut problems = Vec::new();
         let Some(columns) = header_columns(&header, &mut problems) else {
@@ -594,7 +588,7 @@ impl Library {
                     problems.push(LibraryProblem {
                         line: csv_line(e.position()),
                         entry: None,
-                        message: csv_message(&e),
+                        message: crate::csvfile::message(&e),
                     });
                     continue;
                 }
@@ -963,15 +957,6 @@ fn header_columns(
         ok = false;
     }
     ok.then_some(at)
-}
-
-fn csv_message(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => {
-            "the row is not valid UTF-8 text (save the file as CSV UTF-8)".into()
-        }
-        _ => e.to_string(),
-    }
 }
 
 // ---- YAML ----------------------------------------------------------------------

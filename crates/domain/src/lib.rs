@@ -15,6 +15,7 @@
 //! - [`queue`]: the waiting queue, ordered by arrival period, tier and arrival.
 //! - [`agents`]: agents, their load, and the first-come-first-served idle queue.
 //! - [`dispatch`]: the assignment decision over both queues.
+//! - [`csvfile`]: reading the CSV files people edit in spreadsheets.
 //! - [`answers`]: the answer bot's library (seed 002): entries, validation, and its
 //!   CSV and YAML files with every problem on its line.
 //! - [`handoff`]: when the bot offers a human (seed 002): matching degrees, the
@@ -23,6 +24,7 @@
 pub mod agents;
 pub mod answers;
 pub mod consultation;
+pub mod csvfile;
 pub mod dispatch;
 pub mod handoff;
 pub mod menu;

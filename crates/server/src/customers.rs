@@ -420,17 +420,11 @@ pub fn parse_csv(
     today: Date,
 ) -> Result<Vec<CustomerInput>, CsvErrors> {
     let mut problems = Problems::default();
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        // Rows with the wrong number of fields are reported below with a clearer
-        // message than the csv crate's, and reading goes on to find the others.
-        .flexible(true)
-        .from_reader(data);
+    let mut rdr = frontdesk_domain::csvfile::reader(data);
     let header = match rdr.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            problems.add(Some(1), csv_message(&e));
+            problems.add(Some(1), frontdesk_domain::csvfile::message(&e));
             return problems.into_result(Vec::new());
         }
     };
@@ -445,7 +439,10 @@ pub fn parse_csv(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                problems.add(line_of(e.position()), csv_message(&e));
+                problems.add(
+                    line_of(e.position()),
+                    frontdesk_domain::csvfile::message(&e),
+                );
                 continue;
             }
         }
@@ -541,15 +538,6 @@ fn header_columns(header: &csv::StringRecord, problems: &mut Problems) -> Option
         }
     }
     (problems.total == before).then_some(at)
-}
-
-fn csv_message(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => {
-            "is not valid UTF-8 text (save the file as CSV UTF-8)".into()
-        }
-        _ => e.to_string(),
-    }
 }
 
 // ---- the service ---------------------------------------------------------------

@@ -809,21 +809,35 @@ impl Desk {
             self.end_in_memory(&mut st, &consultation, "agent", now)
                 .ok_or(NotYours)?
         };
-        if let Err(e) = self.store.end_service(&s.id, "agent", false, now).await {
-            tracing::error!(service = %s.id, error = %e, "could not store the end of a service");
-        }
-        self.to_customer(
-            &s.consultation,
-            Push::ServiceEnded {
-                service: s.id.clone(),
-                reason: "agent",
-            },
-        );
+        self.store_end_and_tell_customer(&s, "agent", false, now)
+            .await;
         self.after_service(&s, "agent", now).await;
         Ok(())
     }
 
     // ----- inside ----------------------------------------------------------------
+
+    /// Stores the end of a service ended in memory by the desk (with `requeue`,
+    /// the customer goes back to the head of the queue in the same transaction),
+    /// then tells the customer.
+    async fn store_end_and_tell_customer(
+        &self,
+        s: &LiveService,
+        reason: &'static str,
+        requeue: bool,
+        now: i64,
+    ) {
+        if let Err(e) = self.store.end_service(&s.id, reason, requeue, now).await {
+            tracing::error!(service = %s.id, reason, error = %e, "could not store the end of a service");
+        }
+        self.to_customer(
+            &s.consultation,
+            Push::ServiceEnded {
+                service: s.id.clone(),
+                reason,
+            },
+        );
+    }
 
     /// Takes a consultation's open service out of memory and frees its agent.
     fn end_in_memory(
@@ -1156,16 +1170,8 @@ impl Desk {
             "agent did not come back; customers requeued at the head"
         );
         for s in &lost {
-            if let Err(e) = self.store.end_service(&s.id, "agent_lost", true, now).await {
-                tracing::error!(service = %s.id, error = %e, "could not requeue a customer");
-            }
-            self.to_customer(
-                &s.consultation,
-                Push::ServiceEnded {
-                    service: s.id.clone(),
-                    reason: "agent_lost",
-                },
-            );
+            self.store_end_and_tell_customer(s, "agent_lost", true, now)
+                .await;
         }
         if let Err(e) = self.store.set_presence(agent, None).await {
             tracing::warn!(agent, error = %e, "could not store an agent's presence");
