@@ -1080,15 +1080,26 @@ impl Desk {
         }
     }
 
-    fn start_customer_grace(self: &Arc<Self>, consultation: String, epoch: u64) {
-        let desk = self.clone();
-        let grace = Duration::from_secs(u64::from(self.config.customer_grace_secs));
+    /// Runs `then` after `secs` seconds, unless the server shuts down first (a
+    /// restart keeps everyone's place: the restored desk starts new periods).
+    fn after_grace<F>(self: &Arc<Self>, secs: u32, then: impl FnOnce(Arc<Self>) -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let grace = Duration::from_secs(u64::from(secs));
         let shutdown = self.shutdown.clone();
+        let then = then(self.clone());
         self.tasks.spawn(async move {
             tokio::select! {
                 () = shutdown.cancelled() => {}
-                () = tokio::time::sleep(grace) => desk.customer_grace_over(&consultation, epoch).await,
+                () = tokio::time::sleep(grace) => then.await,
             }
+        });
+    }
+
+    fn start_customer_grace(self: &Arc<Self>, consultation: String, epoch: u64) {
+        self.after_grace(self.config.customer_grace_secs, move |desk| async move {
+            desk.customer_grace_over(&consultation, epoch).await;
         });
     }
 
@@ -1113,14 +1124,8 @@ impl Desk {
     }
 
     fn start_agent_grace(self: &Arc<Self>, agent: i64, epoch: u64) {
-        let desk = self.clone();
-        let grace = Duration::from_secs(u64::from(self.config.agent_grace_secs));
-        let shutdown = self.shutdown.clone();
-        self.tasks.spawn(async move {
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = tokio::time::sleep(grace) => desk.agent_grace_over(agent, epoch).await,
-            }
+        self.after_grace(self.config.agent_grace_secs, move |desk| async move {
+            desk.agent_grace_over(agent, epoch).await;
         });
     }
 
