@@ -1,30 +1,16 @@
-//! `frontdesk answers …`: the answer bot's library. For now: `eval`, which measures
-//! the matcher on a labelled data set (see docs/bot.md and BENCHMARKS.md).
+//! `frontdesk answers eval`: measures the matcher on a labelled data set (see
+//! docs/bot.md and BENCHMARKS.md).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use frontdesk_bot::analysis::AnalysisOptions;
 use frontdesk_bot::dataset::Dataset;
 use frontdesk_bot::eval::{self, EvalOptions, EvalReport};
 use frontdesk_bot::{DEFAULT_THRESHOLD, Granularity, Options};
-
-#[derive(Debug, Subcommand)]
-pub enum AnswersCommand {
-    /// Measure the matcher on a labelled data set: top-1 accuracy, hand-off quality,
-    /// calibration of the degree, and speed on a 10,000-entry library.
-    ///
-    /// Builds a library with one entry per intent (its training questions as
-    /// phrasings, the intent's name as the answer), asks every test question, and
-    /// prints the results. Understands the layouts in ../shared/data: banking77
-    /// (train.csv/test.csv), hwu64 and banking77_oos (one folder per split with
-    /// seq.in and label; banking77_oos adds id-oos/ and ood-oos/ out-of-scope
-    /// questions). Progress goes to standard error.
-    Eval(EvalArgs),
-}
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -79,13 +65,7 @@ fn parse_unit(s: &str) -> Result<f32, String> {
     }
 }
 
-pub async fn run(cmd: AnswersCommand) -> anyhow::Result<ExitCode> {
-    match cmd {
-        AnswersCommand::Eval(args) => evaluate(&args),
-    }
-}
-
-fn evaluate(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+pub fn evaluate(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let data = Dataset::load(&args.dataset, &args.train)?;
     let defaults = Options::default();
     let options = EvalOptions {
