@@ -25,7 +25,7 @@ use crate::link::{Link, SayOutcome};
 use crate::{AgentConnection, ApiClient, ClientError, Result};
 
 /// What the server said when the agent connected.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentWelcome {
     /// Who is logged in.
     pub agent: AgentInfo,
@@ -38,7 +38,7 @@ pub struct AgentWelcome {
 }
 
 /// What one incoming message meant, once applied.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 enum Incoming {
     /// For whoever waits for it, else the event buffer.
     Event(AgentServerMessage),

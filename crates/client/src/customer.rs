@@ -19,7 +19,8 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use frontdesk_protocol::{
-    AgentCard, ChatLine, ClientMessage, Content, ErrorCode, Notice, Screen, ServerMessage,
+    AgentCard, BotReply, BotTurn, ChatLine, ClientMessage, Content, ErrorCode, Notice, Screen,
+    ServerMessage,
 };
 use tokio::time::Instant;
 
@@ -54,6 +55,22 @@ pub struct QueueStatus {
     pub agents_available: u32,
     /// True when they were put back at the head because their agent vanished.
     pub requeued: bool,
+}
+
+/// The bot's answer to a question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotAnswered {
+    /// The question's id.
+    pub id: String,
+    /// Its number in the conversation.
+    pub seq: i64,
+    /// The answer; `None` when the bot had none.
+    pub answer: Option<BotReply>,
+    /// A human is on offer ([`CustomerClient::human`] accepts,
+    /// [`CustomerClient::decline`] declines).
+    pub offer: bool,
+    /// The question had been answered before (a resend).
+    pub duplicate: bool,
 }
 
 /// The chat with an agent, while one serves the customer.
@@ -110,6 +127,18 @@ pub enum CustomerEvent {
         /// The screen shown now.
         screen: Screen,
     },
+    /// The answer bot opened (after choosing a bot item, or on a resume), with the
+    /// conversation so far.
+    BotOpened {
+        /// The bot item.
+        item: String,
+        /// Questions and answers so far.
+        turns: Vec<BotTurn>,
+        /// Whether a human is on offer.
+        offer: bool,
+    },
+    /// A bot answer nobody was waiting for (to a question resent after a reconnect).
+    BotAnswered(BotAnswered),
     /// A chat message resent after a reconnect (not the one a `say` call was
     /// waiting for) is stored.
     Said(Said),
@@ -143,6 +172,12 @@ enum Incoming {
     SayLimited(Option<String>, Duration),
     /// A heartbeat answer.
     Pong,
+    /// `decline` was answered.
+    Declined,
+    /// `helped` was recorded.
+    Noted(String),
+    /// An error that names neither a request nor a message (e.g. `no_offer`).
+    Unattributed(ErrorCode, String),
     /// Nothing for anyone (a stray welcome, a line known already, a logged error).
     Nothing,
 }
@@ -179,6 +214,7 @@ enum Action {
     Home,
     End,
     Cancel,
+    Human,
 }
 
 impl CustomerClient {
@@ -538,6 +574,7 @@ impl CustomerClient {
                 Action::Home => ClientMessage::Home { req },
                 Action::End => ClientMessage::End { req },
                 Action::Cancel => ClientMessage::Cancel { req },
+                Action::Human => ClientMessage::Human { req },
             };
             self.outbox.push_back(msg.clone());
             match self.send_and_wait(&msg, req).await {
@@ -620,6 +657,114 @@ impl CustomerClient {
             content: None,
             notice: None,
             duplicate: false,
+        }
+    }
+
+    /// Asks the answer bot (after choosing a bot item) and waits for its answer.
+    /// After a dropped connection the question is resent under the same id: the
+    /// server answers it once.
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] when refused (`bot_not_open`, `invalid_message`, …).
+    pub async fn ask(&mut self, text: &str) -> Result<BotAnswered> {
+        self.ask_with_id(&new_message_id(), text).await
+    }
+
+    /// [`CustomerClient::ask`] under a given question id.
+    ///
+    /// # Errors
+    /// As [`CustomerClient::ask`].
+    pub async fn ask_with_id(&mut self, id: &str, text: &str) -> Result<BotAnswered> {
+        let msg = ClientMessage::Ask {
+            id: id.to_owned(),
+            text: text.to_owned(),
+        };
+        let mut attempts = 0;
+        let mut limited = 0;
+        loop {
+            let step = async {
+                self.link.send(&msg).await?;
+                loop {
+                    let deadline = Instant::now() + self.timeout;
+                    match self.recv_until(deadline).await? {
+                        Incoming::Event(CustomerEvent::BotAnswered(a)) if a.id == id => {
+                            return Ok(Ok(a));
+                        }
+                        Incoming::Event(CustomerEvent::SayRefused {
+                            id: refused,
+                            code,
+                            message,
+                        }) if refused == id => return Ok(Err((code, message))),
+                        Incoming::SayLimited(l, wait) if l.as_deref().is_none_or(|l| l == id) => {
+                            return Ok(Err((ErrorCode::RateLimited, format!("{wait:?}"))));
+                        }
+                        Incoming::Event(e) => self.link.events.push_back(e),
+                        _ => {}
+                    }
+                }
+            };
+            match step.await {
+                Ok(Ok(answer)) => return Ok(answer),
+                Ok(Err((ErrorCode::RateLimited, _))) if limited < RATE_LIMIT_RETRIES => {
+                    limited += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(Err((code, message))) => return Err(ClientError::Server { code, message }),
+                Err(e) => {
+                    self.recover(e, &mut attempts, None).await?;
+                }
+            }
+        }
+    }
+
+    /// Asks for a human: accepts the bot's offer, or asks outright. The reply is
+    /// the screen; a [`CustomerEvent::Queued`] (or `AgentJoined`) follows.
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] when refused (`already_waiting`).
+    pub async fn human(&mut self) -> Result<Reply> {
+        self.request(Action::Human).await.map(|(r, _)| r)
+    }
+
+    /// Declines the human the bot offered.
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] with `no_offer` when none is on offer.
+    pub async fn decline(&mut self) -> Result<()> {
+        self.link.send(&ClientMessage::Decline {}).await?;
+        loop {
+            let deadline = Instant::now() + self.timeout;
+            match self.recv_until(deadline).await? {
+                Incoming::Declined => return Ok(()),
+                Incoming::Unattributed(code, message) => {
+                    return Err(ClientError::Server { code, message });
+                }
+                Incoming::Event(e) => self.link.events.push_back(e),
+                _ => {}
+            }
+        }
+    }
+
+    /// Says the answer to question `id` helped.
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] with `unknown_question` when no such question was asked.
+    pub async fn helped(&mut self, id: &str) -> Result<()> {
+        self.link
+            .send(&ClientMessage::Helped { id: id.to_owned() })
+            .await?;
+        loop {
+            let deadline = Instant::now() + self.timeout;
+            match self.recv_until(deadline).await? {
+                Incoming::Noted(noted) if noted == id => return Ok(()),
+                Incoming::Event(CustomerEvent::SayRefused {
+                    id: refused,
+                    code,
+                    message,
+                }) if refused == id => return Err(ClientError::Server { code, message }),
+                Incoming::Event(e) => self.link.events.push_back(e),
+                _ => {}
+            }
         }
     }
 
@@ -784,6 +929,24 @@ impl CustomerClient {
                 })
             }
             ServerMessage::Pong { .. } => Incoming::Pong,
+            ServerMessage::BotOpened { item, turns, offer } => {
+                Incoming::Event(CustomerEvent::BotOpened { item, turns, offer })
+            }
+            ServerMessage::BotAnswer {
+                id,
+                seq,
+                answer,
+                offer,
+                duplicate,
+            } => Incoming::Event(CustomerEvent::BotAnswered(BotAnswered {
+                id,
+                seq,
+                answer,
+                offer,
+                duplicate,
+            })),
+            ServerMessage::OfferDeclined {} => Incoming::Declined,
+            ServerMessage::Noted { id, .. } => Incoming::Noted(id),
             ServerMessage::Error {
                 req,
                 id,
@@ -837,6 +1000,7 @@ impl CustomerClient {
                 Err(ClientError::Server { code, message })
             }
             ErrorCode::RateLimited => Ok(Incoming::SayLimited(None, wait)),
+            ErrorCode::NoOffer | ErrorCode::NotStarted => Ok(Incoming::Unattributed(code, message)),
             _ => {
                 tracing::warn!(error = %code, %message, "server error");
                 Ok(Incoming::Nothing)

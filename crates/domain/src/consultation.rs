@@ -17,10 +17,14 @@
 //! customer in the waiting queue (see [`crate::queue`]); the consultation itself
 //! stays on its screen, so the menu remains usable while they wait or chat.
 //!
+//! Choosing a bot item answers [`Outcome::OpenBot`]: the caller opens the answer
+//! bot (its conversation is [`crate::bot_session`]); [`Request::Human`] (accepting
+//! the bot's offer, or asking for a human outright) answers [`Outcome::HandOff`]
+//! and the caller queues the customer as for a chat item.
+//!
 //! # Out of scope
-//! Voice and bot items are judged here (they end up in the record) but the
-//! services themselves live in later modules; for now they answer
-//! [`Outcome::Unavailable`].
+//! Voice items are judged here (they end up in the record) but the service itself
+//! lives in a later module; for now they answer [`Outcome::Unavailable`].
 
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +44,9 @@ pub enum Request {
     /// Leave the waiting queue. The caller checks that the customer is waiting
     /// before applying it.
     Cancel,
+    /// Be served by a human: accept the bot's offer, or ask outright. The caller
+    /// checks that the customer is not already waiting or served.
+    Human,
 }
 
 /// Why a consultation ended.
@@ -84,6 +91,10 @@ pub enum Outcome {
     Unavailable(ItemId, ItemKind),
     /// The customer asked for an agent by choosing this chat item; the screen stays.
     AskAgent(ItemId),
+    /// The customer opened the answer bot by choosing this item; the screen stays.
+    OpenBot(ItemId),
+    /// The customer asked for a human from the bot; the screen stays.
+    HandOff,
     /// The customer left the waiting queue; the screen stays.
     LeftQueue,
     /// The consultation is over.
@@ -102,6 +113,8 @@ pub enum Served {
     Unavailable,
     /// The customer was put in the waiting queue for an agent.
     Queued,
+    /// The answer bot was opened.
+    Bot,
 }
 
 impl Served {
@@ -113,6 +126,7 @@ impl Served {
             Served::Shown => "shown",
             Served::Unavailable => "unavailable",
             Served::Queued => "queued",
+            Served::Bot => "bot",
         }
     }
 
@@ -124,6 +138,7 @@ impl Served {
             "shown" => Some(Served::Shown),
             "unavailable" => Some(Served::Unavailable),
             "queued" => Some(Served::Queued),
+            "bot" => Some(Served::Bot),
             _ => None,
         }
     }
@@ -299,6 +314,7 @@ impl Consultation {
                 Ok(step(Outcome::Ended, None))
             }
             Request::Cancel => Ok(step(Outcome::LeftQueue, None)),
+            Request::Human => Ok(step(Outcome::HandOff, None)),
             Request::Select(id) => {
                 let item = menu
                     .item_by_str(id)
@@ -316,7 +332,8 @@ impl Consultation {
                     }
                     ItemKind::Content => (Outcome::Content(item.id.clone()), Served::Shown),
                     ItemKind::Chat => (Outcome::AskAgent(item.id.clone()), Served::Queued),
-                    kind @ (ItemKind::Voice | ItemKind::Bot) => (
+                    ItemKind::Bot => (Outcome::OpenBot(item.id.clone()), Served::Bot),
+                    kind @ ItemKind::Voice => (
                         Outcome::Unavailable(item.id.clone(), kind),
                         Served::Unavailable,
                     ),

@@ -20,9 +20,12 @@
 //!   CSV and YAML files with every problem on its line.
 //! - [`handoff`]: when the bot offers a human (seed 002): matching degrees, the
 //!   single and mean thresholds, and how they move with agent idleness.
+//! - [`bot_session`]: one conversation with the bot: its degrees, the offer of a
+//!   human, and when it is made again after a decline.
 
 pub mod agents;
 pub mod answers;
+pub mod bot_session;
 pub mod consultation;
 pub mod csvfile;
 pub mod dispatch;

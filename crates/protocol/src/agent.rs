@@ -66,7 +66,7 @@ impl AgentClientMessage {
 }
 
 /// Messages from the server to an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentServerMessage {
     /// First message on every connection.
@@ -175,7 +175,7 @@ pub struct AgentInfo {
 }
 
 /// A customer in the agent's hand.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceView {
     /// The service's id.
     pub id: String,
@@ -197,6 +197,45 @@ pub struct ServiceView {
     pub messages: Vec<ChatLine>,
     /// Whether the customer is connected now.
     pub customer_online: bool,
+    /// Their conversation with the answer bot before they reached a human, oldest
+    /// first, with the matching degree of every answer (empty when they came
+    /// straight to an agent).
+    #[serde(default)]
+    pub bot: Vec<BotTurnView>,
+    /// The mean of the bot's degrees in this consultation, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_mean: Option<f64>,
+}
+
+/// One question to the bot, as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BotTurnView {
+    /// The question.
+    pub question: String,
+    /// The library entry answered with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// The answer the customer saw, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// The matching degree (0–1): how sure the bot was.
+    pub degree: f64,
+    /// A human was offered after it.
+    pub offered: bool,
+    /// When (Unix ms).
+    pub at_ms: i64,
+}
+
+/// When the bot offers a human right now: both thresholds and the pressure on the
+/// agents that set them (see docs/bot.md).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HandoffView {
+    /// A human is offered when an answer's degree is under this.
+    pub single: f64,
+    /// … or when the conversation's mean degree is under this.
+    pub mean: f64,
+    /// The pressure on the agents, 0 (many idle) to 1 (swamped).
+    pub pressure: f64,
 }
 
 /// One service item a customer chose.
@@ -213,7 +252,7 @@ pub struct Viewed {
 }
 
 /// The waiting queue as agents see it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueView {
     /// Customers waiting in all.
     pub length: u32,
@@ -225,6 +264,9 @@ pub struct QueueView {
     pub busy: u32,
     /// Agents away (logged in, not taking customers).
     pub away: u32,
+    /// The answer bot's thresholds for offering a human, as they stand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffView>,
 }
 
 /// One waiting customer.

@@ -71,6 +71,33 @@ pub enum ClientMessage {
         /// The text (plain text; at most 4000 characters).
         text: String,
     },
+    /// A question to the answer bot (after choosing a bot item). Not a numbered
+    /// request: answered by [`ServerMessage::BotAnswer`] once stored; a resend with
+    /// the same `id` gets the same answer and is not stored or counted twice.
+    Ask {
+        /// The client's id for this question (1 to 64 characters, unique within the
+        /// consultation).
+        id: String,
+        /// The question (plain text; at most 2000 characters are read).
+        text: String,
+    },
+    /// Be served by a human: accept the bot's offer, or ask outright. Answered like
+    /// choosing a chat item: a screen, then [`ServerMessage::Queued`] (or
+    /// [`ServerMessage::AgentJoined`]), then `ack`. The bot conversation goes to the
+    /// agent with the customer.
+    Human {
+        /// Request number.
+        req: u64,
+    },
+    /// Decline the human the bot offered; answered by
+    /// [`ServerMessage::OfferDeclined`], or `no_offer` when none is open.
+    Decline {},
+    /// The bot's answer to question `id` helped; answered by
+    /// [`ServerMessage::Noted`].
+    Helped {
+        /// The question's id.
+        id: String,
+    },
     /// Heartbeat; answered with [`ServerMessage::Pong`].
     Ping {
         /// Echoed back.
@@ -101,8 +128,9 @@ impl ClientMessage {
     }
 
     /// Every `type` a client may send, for error messages and documentation.
-    pub const TYPES: [&'static str; 8] = [
-        "hello", "select", "back", "home", "end", "cancel", "say", "ping",
+    pub const TYPES: [&'static str; 12] = [
+        "hello", "select", "back", "home", "end", "cancel", "say", "ask", "human", "decline",
+        "helped", "ping",
     ];
 
     /// The request number, for messages that are numbered requests.
@@ -113,9 +141,13 @@ impl ClientMessage {
             | ClientMessage::Back { req }
             | ClientMessage::Home { req }
             | ClientMessage::End { req }
-            | ClientMessage::Cancel { req } => Some(*req),
+            | ClientMessage::Cancel { req }
+            | ClientMessage::Human { req } => Some(*req),
             ClientMessage::Hello { .. }
             | ClientMessage::Say { .. }
+            | ClientMessage::Ask { .. }
+            | ClientMessage::Decline {}
+            | ClientMessage::Helped { .. }
             | ClientMessage::Ping { .. } => None,
         }
     }
@@ -250,6 +282,44 @@ pub enum ServerMessage {
         #[serde(default)]
         requeued: bool,
     },
+    /// The answer bot is open (after choosing a bot item, and after a resume when it
+    /// was open): the conversation so far.
+    BotOpened {
+        /// The bot item chosen.
+        item: String,
+        /// Every question and answer so far, oldest first.
+        turns: Vec<BotTurn>,
+        /// Whether a human is on offer now.
+        offer: bool,
+    },
+    /// The bot's answer to question `id`, stored.
+    BotAnswer {
+        /// The question's id.
+        id: String,
+        /// The turn's number in the conversation (1, 2, …).
+        seq: i64,
+        /// The answer; absent when the bot found none (the client says it does not
+        /// know, and a human is offered).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<BotReply>,
+        /// True when the customer is offered a human now (accept with `human`,
+        /// decline with `decline`).
+        offer: bool,
+        /// True when this answers a resend of a question already answered.
+        #[serde(default)]
+        duplicate: bool,
+    },
+    /// The offer of a human was declined.
+    OfferDeclined {},
+    /// Feedback on question `id`'s answer was recorded (`duplicate` when it had
+    /// been before).
+    Noted {
+        /// The question's id.
+        id: String,
+        /// True when it had been recorded before.
+        #[serde(default)]
+        duplicate: bool,
+    },
     /// An agent has taken the customer: the chat is open. Also sent after a resume
     /// during a chat, with every message so far.
     AgentJoined {
@@ -324,6 +394,31 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
+}
+
+/// An answer from the bot, as the customer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotReply {
+    /// The library entry's id.
+    pub entry: String,
+    /// The answer text (plain text or Markdown).
+    pub text: String,
+}
+
+/// One question to the bot and its answer, as the customer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotTurn {
+    /// The question's id.
+    pub id: String,
+    /// 1, 2, … in the conversation.
+    pub seq: i64,
+    /// The question.
+    pub question: String,
+    /// The answer, absent when there was none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<BotReply>,
+    /// When it was answered (Unix ms).
+    pub at_ms: i64,
 }
 
 /// One chat message, as stored.
@@ -500,6 +595,14 @@ error_codes! {
     NotInChat = "not_in_chat",
     /// An agent acted on a service that is not theirs (or is over).
     NotYourCustomer = "not_your_customer",
+    /// `ask` before a bot item was chosen in this consultation.
+    BotNotOpen = "bot_not_open",
+    /// `decline` while no human is on offer.
+    NoOffer = "no_offer",
+    /// `helped` for a question that was not asked.
+    UnknownQuestion = "unknown_question",
+    /// HTTP: an answer library (file or entry) failed validation.
+    InvalidLibrary = "invalid_library",
     /// Something failed inside the server; it is logged. Retry later.
     Internal = "internal",
 }

@@ -46,6 +46,8 @@ pub struct Config {
     /// day, so a change here takes effect at the next start (or at once with
     /// `frontdesk customers retier`).
     pub tiers: TierRules,
+    /// The answer bot: when it offers a human, and its optional semantic model.
+    pub bot: BotConfig,
 }
 
 /// See [`Config::durability`].
@@ -93,6 +95,80 @@ impl Default for QueueConfig {
     }
 }
 
+/// See [`Config::bot`] and `docs/bot.md`.
+///
+/// The bot offers a human when an answer's matching degree is under the *single*
+/// threshold or the session's mean degree is under the *mean* threshold. Each
+/// threshold moves within its bounds with the pressure on the agents: at its
+/// maximum while `relaxed_idle_share` of the available agents are idle, at its
+/// minimum once `saturating_queue_per_agent` customers wait per available agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotConfig {
+    /// Single threshold when agents are swamped (0–1).
+    pub single_min: f64,
+    /// Single threshold when agents are idle (0–1).
+    pub single_max: f64,
+    /// Mean threshold when agents are swamped (0–1).
+    pub mean_min: f64,
+    /// Mean threshold when agents are idle (0–1).
+    pub mean_max: f64,
+    /// Share of available agents idle (with nobody waiting) at which the
+    /// thresholds are at their maximum; in (0, 1].
+    pub relaxed_idle_share: f64,
+    /// Customers waiting per available agent at which the thresholds reach their
+    /// minimum; above 0.
+    pub saturating_queue_per_agent: f64,
+    /// A sentence-embedding model directory (all-MiniLM-L6-v2: `model.safetensors`,
+    /// `tokenizer.json`, `config.json`) for semantic matching beside BM25. Unset:
+    /// BM25 alone. A directory that cannot be loaded is reported at start-up and the
+    /// bot runs on BM25 alone.
+    pub model_dir: Option<PathBuf>,
+    /// How often (seconds) the server looks for a library changed by another
+    /// process (`frontdesk answers import` into the same database). Changes made
+    /// over the REST API take effect at once.
+    pub reload_secs: u32,
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        let bounds = frontdesk_domain::handoff::ThresholdBounds::default();
+        let curve = frontdesk_domain::handoff::PressureCurve::default();
+        Self {
+            single_min: bounds.single_min,
+            single_max: bounds.single_max,
+            mean_min: bounds.mean_min,
+            mean_max: bounds.mean_max,
+            relaxed_idle_share: curve.relaxed_idle_share,
+            saturating_queue_per_agent: curve.saturating_queue_per_agent,
+            model_dir: None,
+            reload_secs: 5,
+        }
+    }
+}
+
+impl BotConfig {
+    /// The thresholds' bounds.
+    #[must_use]
+    pub fn bounds(&self) -> frontdesk_domain::handoff::ThresholdBounds {
+        frontdesk_domain::handoff::ThresholdBounds {
+            single_min: self.single_min,
+            single_max: self.single_max,
+            mean_min: self.mean_min,
+            mean_max: self.mean_max,
+        }
+    }
+
+    /// The pressure ramp.
+    #[must_use]
+    pub fn curve(&self) -> frontdesk_domain::handoff::PressureCurve {
+        frontdesk_domain::handoff::PressureCurve {
+            relaxed_idle_share: self.relaxed_idle_share,
+            saturating_queue_per_agent: self.saturating_queue_per_agent,
+        }
+    }
+}
+
 /// Per-connection and per-session limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -135,6 +211,7 @@ impl Default for Config {
             limits: Limits::default(),
             metrics_token: None,
             tiers: TierRules::default(),
+            bot: BotConfig::default(),
         }
     }
 }
@@ -184,7 +261,7 @@ pub enum ConfigError {
 
 /// Top-level keys, so that unrelated `FRONTDESK_*` variables (`FRONTDESK_CONFIG`,
 /// `FRONTDESK_LOG`, test switches) are not mistaken for settings.
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "listen",
     "data_dir",
     "database_url",
@@ -195,6 +272,7 @@ const KEYS: [&str; 10] = [
     "limits",
     "tiers",
     "metrics_token",
+    "bot",
 ];
 
 impl Config {
@@ -255,6 +333,16 @@ impl Config {
             ));
         }
         self.tiers.check().map_err(ConfigError::Unusable)?;
+        self.bot
+            .bounds()
+            .check()
+            .and_then(|()| self.bot.curve().check())
+            .map_err(|e| ConfigError::Unusable(format!("bot: {e}")))?;
+        if self.bot.reload_secs == 0 {
+            return Err(ConfigError::Unusable(
+                "bot: reload_secs must be above 0".into(),
+            ));
+        }
         Ok(())
     }
 

@@ -23,6 +23,9 @@ use crate::time::now_ms;
 /// The demo menu file.
 pub const MENU: &str = include_str!("../demo/menu.toml");
 
+/// The demo answer library (English and Chinese).
+pub const ANSWERS: &str = include_str!("../demo/answers.yaml");
+
 /// The demo's accounts: (username, display name, role).
 const ACCOUNTS: [(&str, &str, &str); 4] = [
     ("admin", "Demo Admin", "admin"),
@@ -185,6 +188,12 @@ pub async fn load(app: &AppState, data_dir: &Path) -> anyhow::Result<Loaded> {
                 .version
         }
     };
+    if app.store.answers_version().await? == 0 {
+        let library = frontdesk_domain::answers::Library::parse_yaml(ANSWERS.as_bytes())
+            .map_err(|e| anyhow::anyhow!("the demo answer library: {e}"))?;
+        let rows: Vec<_> = library.iter().map(crate::bot::row_of).collect();
+        app.store.replace_answers(&rows, now_ms()).await?;
+    }
     let creds_path = data_dir.join("demo-credentials.toml");
     let mut file: CredentialsFile = match std::fs::read_to_string(&creds_path) {
         Ok(text) => {

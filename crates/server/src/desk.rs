@@ -29,11 +29,13 @@ use std::time::Duration;
 
 use frontdesk_domain::agents::{AgentState, Presence};
 use frontdesk_domain::dispatch::Dispatcher;
+use frontdesk_domain::handoff::{PressureCurve, Staffing, ThresholdBounds, Thresholds};
 use frontdesk_domain::phone::{Phone, Region};
 use frontdesk_domain::queue::{Need, QueuePolicy, Waiting, estimate_wait_ms};
 use frontdesk_domain::tier::{Tier, TierOrder};
 use frontdesk_protocol::agent::{
-    AgentInfo, AgentServerMessage, PresenceChoice, QueueView, ServiceView, Viewed, WaitingView,
+    AgentInfo, AgentServerMessage, BotTurnView, HandoffView, PresenceChoice, QueueView,
+    ServiceView, Viewed, WaitingView,
 };
 use frontdesk_protocol::{AgentCard, ChatLine, ServerMessage};
 use frontdesk_store::{AccountRow, ChatRow, ChatStored, ChatWrite, ServiceRow, Store, StoreError};
@@ -44,7 +46,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::QueueConfig;
+use crate::config::{BotConfig, QueueConfig};
 use crate::metrics::{Kind, Metrics};
 use crate::time::now_ms;
 
@@ -182,6 +184,8 @@ struct DeskMetrics {
 /// The live desk. Shared as `Arc<Desk>`.
 pub struct Desk {
     config: QueueConfig,
+    /// The bot's threshold bounds and pressure ramp (`[bot]`).
+    handoff: (ThresholdBounds, PressureCurve),
     region: Region,
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
@@ -201,6 +205,7 @@ impl Desk {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: QueueConfig,
+        bot: &BotConfig,
         order: TierOrder,
         region: Region,
         store: Arc<dyn Store>,
@@ -215,6 +220,7 @@ impl Desk {
         let mean = f64::from(config.mean_service_secs) * 1000.0;
         Self {
             config,
+            handoff: (bot.bounds(), bot.curve()),
             region,
             store,
             shutdown,
@@ -364,6 +370,16 @@ impl Desk {
             .oldest_arrival_ms()
             .map_or(0, |at| (now_ms() - at).max(0) / 1000);
         metrics.queue_oldest_wait_seconds.set(oldest);
+        let (t, pressure) = self.handoff_in(&st);
+        metrics
+            .bot_threshold
+            .get_or_create(&Kind { kind: "single" })
+            .set(t.single);
+        metrics
+            .bot_threshold
+            .get_or_create(&Kind { kind: "mean" })
+            .set(t.mean);
+        metrics.bot_pressure.set(pressure);
         for s in [
             AgentState::Idle,
             AgentState::Busy,
@@ -392,7 +408,36 @@ impl Desk {
 
     /// The waiting queue as agents see it.
     pub fn queue(&self) -> QueueView {
-        queue_view(&self.lock(), self.region)
+        let st = self.lock();
+        self.queue_view(&st)
+    }
+
+    fn queue_view(&self, st: &State) -> QueueView {
+        let mut view = queue_view(st, self.region);
+        let (t, pressure) = self.handoff_in(st);
+        view.handoff = Some(HandoffView {
+            single: t.single,
+            mean: t.mean,
+            pressure,
+        });
+        view
+    }
+
+    /// How busy the agents are: the input of the bot's thresholds.
+    pub fn staffing(&self) -> Staffing {
+        staffing(&self.lock())
+    }
+
+    /// The bot's thresholds for offering a human now, and the pressure on the
+    /// agents that set them (`docs/bot.md`).
+    pub fn handoff(&self) -> (Thresholds, f64) {
+        self.handoff_in(&self.lock())
+    }
+
+    fn handoff_in(&self, st: &State) -> (Thresholds, f64) {
+        let (bounds, curve) = &self.handoff;
+        let pressure = staffing(st).pressure(curve);
+        (bounds.at(pressure), pressure)
     }
 
     // ----- customers -------------------------------------------------------------
@@ -706,7 +751,7 @@ impl Desk {
         views.sort_by_key(|v| v.started_ms);
         let (state, queue) = {
             let st = self.lock();
-            (agent_state(&st, id), queue_view(&st, self.region))
+            (agent_state(&st, id), self.queue_view(&st))
         };
         // An agent back within their grace period may be owed customers.
         self.assign().await;
@@ -1015,6 +1060,25 @@ impl Desk {
             }
         };
         let messages = self.chat_lines(&s.consultation).await;
+        let bot: Vec<BotTurnView> = match self.store.bot_turns(&s.consultation).await {
+            Ok(turns) => turns
+                .into_iter()
+                .map(|t| BotTurnView {
+                    question: t.question,
+                    entry: t.answer_id,
+                    answer: t.answer,
+                    degree: t.degree,
+                    offered: t.offered,
+                    at_ms: t.at,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(consultation = %s.consultation, error = %e, "could not read a bot conversation");
+                Vec::new()
+            }
+        };
+        let bot_mean = (!bot.is_empty())
+            .then(|| bot.iter().map(|t| t.degree).sum::<f64>() / bot.len() as f64);
         let customer_online = self.lock().customers.contains_key(&s.consultation);
         ServiceView {
             id: s.id.clone(),
@@ -1027,6 +1091,8 @@ impl Desk {
             viewed,
             messages,
             customer_online,
+            bot,
+            bot_mean,
         }
     }
 
@@ -1072,7 +1138,7 @@ impl Desk {
         if st.agents.is_empty() {
             return;
         }
-        let view = queue_view(st, self.region);
+        let view = self.queue_view(st);
         for link in st.agents.values() {
             let _ = link.tx.send(AgentServerMessage::Queue {
                 queue: view.clone(),
@@ -1208,6 +1274,23 @@ fn available_agents(d: &Dispatcher<String, i64>) -> usize {
         .agents()
         .filter(|(_, l)| l.presence == Presence::Available && l.connected)
         .count()
+}
+
+fn staffing(st: &State) -> Staffing {
+    let mut s = Staffing {
+        idle: 0,
+        available: 0,
+        waiting: st.dispatch.waiting.len(),
+    };
+    for (a, l) in st.dispatch.agents.agents() {
+        if l.presence == Presence::Available && l.connected {
+            s.available += 1;
+            if agent_state(st, *a) == AgentState::Idle {
+                s.idle += 1;
+            }
+        }
+    }
+    s
 }
 
 fn agent_state(st: &State, agent: i64) -> AgentState {

@@ -4,6 +4,8 @@
 //! - [`config`]: the typed, layered configuration.
 //! - [`customer`]: the customer WebSocket `/ws`, one task per connection.
 //! - [`agent`]: the agent WebSocket `/agent/ws`, one task per connection.
+//! - [`bot`]: the answer bot: the library's matcher, rebuilt on change, and the
+//!   live thresholds for offering a human.
 //! - [`desk`]: the live waiting queue, idle agents and services (who serves whom).
 //! - [`api`]: REST under `/api` and `/healthz`, with the generated OpenAPI document.
 //! - [`pages`]: the embedded web pages.
@@ -18,6 +20,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod bot;
 pub mod config;
 pub mod customer;
 pub mod customers;
@@ -72,6 +75,8 @@ pub struct Shared {
     pub live: customer::Registry,
     /// The waiting queue, the agents, and who serves whom.
     pub desk: Arc<desk::Desk>,
+    /// The answer bot.
+    pub bot: Arc<bot::AnswerBot>,
     /// Failed logins, to slow password guessing.
     pub logins: std::sync::Mutex<api::LoginThrottle>,
     /// Region for phone numbers without a country prefix.
@@ -101,6 +106,7 @@ impl AppState {
         let tasks = TaskTracker::new();
         let desk = Arc::new(desk::Desk::new(
             config.queue.clone(),
+            &config.bot,
             config.tier_order.clone(),
             region,
             store.clone(),
@@ -108,7 +114,9 @@ impl AppState {
             shutdown.clone(),
             tasks.clone(),
         ));
+        let bot = Arc::new(bot::AnswerBot::new(store.clone(), &config.bot)?);
         Ok(Self(Arc::new(Shared {
+            bot,
             menus: menus::Menus::new(store.clone()),
             metrics,
             desk,
@@ -209,12 +217,18 @@ impl Server {
             .restore()
             .await
             .context("restoring the waiting queue")?;
+        state
+            .bot
+            .reload()
+            .await
+            .context("loading the answer library")?;
         let listener = TcpListener::bind(state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
         let addr = listener.local_addr()?;
         state.tasks.spawn(sweep_abandoned(state.clone()));
         state.tasks.spawn(retier_daily(state.clone()));
+        state.tasks.spawn(reload_library(state.clone()));
         let shutdown = state.shutdown.clone();
         let router = app(state.clone());
         let serve = tokio::spawn(async move {
@@ -283,6 +297,20 @@ fn raise_open_file_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
+}
+
+/// Picks up answer libraries stored by another process (`frontdesk answers import`).
+async fn reload_library(app: AppState) {
+    let every = Duration::from_secs(u64::from(app.config.bot.reload_secs));
+    loop {
+        tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = app.bot.reload().await {
+            tracing::error!(error = %e, "could not reload the answer library; the previous one stays");
+        }
     }
 }
 

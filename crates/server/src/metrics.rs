@@ -66,6 +66,22 @@ pub struct Metrics {
     pub chat_messages: Family<Kind, Counter>,
     /// Seconds customers waited before an agent took them.
     pub queue_wait_seconds: Histogram,
+    /// Questions the bot answered, by outcome (`answered`, `no_match`).
+    pub bot_questions: Family<Kind, Counter>,
+    /// Bot answers that came with an offer of a human.
+    pub bot_offers: Counter,
+    /// Offers of a human the customer declined.
+    pub bot_declines: Counter,
+    /// Customers who went from the bot to the waiting queue, by how (`offer`: an
+    /// offer was open; `asked`: they asked without one).
+    pub handoffs: Family<Kind, Counter>,
+    /// Seconds to answer a question (search and degree).
+    pub bot_answer_seconds: Histogram,
+    /// The live thresholds for offering a human, by kind (`single`, `mean`), and
+    /// the pressure on the agents that set them (set when scraped).
+    pub bot_threshold: Family<Kind, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// The pressure on the agents, 0 (many idle) to 1 (swamped), set when scraped.
+    pub bot_pressure: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -98,8 +114,51 @@ impl Metrics {
             chat_messages: Family::default(),
             // 10 ms to ~45 min.
             queue_wait_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 18)),
+            bot_questions: Family::default(),
+            bot_offers: Counter::default(),
+            bot_declines: Counter::default(),
+            handoffs: Family::default(),
+            // 50 µs to ~1.6 s.
+            bot_answer_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            bot_threshold: Family::default(),
+            bot_pressure: Gauge::default(),
             registry: Registry::default(),
         };
+        registry.register(
+            "bot_questions",
+            "Questions the answer bot answered, by outcome",
+            m.bot_questions.clone(),
+        );
+        registry.register(
+            "bot_offers",
+            "Bot answers that came with an offer of a human",
+            m.bot_offers.clone(),
+        );
+        registry.register(
+            "bot_declines",
+            "Offers of a human the customer declined",
+            m.bot_declines.clone(),
+        );
+        registry.register(
+            "handoffs",
+            "Customers who went from the bot to the waiting queue, by how",
+            m.handoffs.clone(),
+        );
+        registry.register(
+            "bot_answer_seconds",
+            "Seconds to answer a question",
+            m.bot_answer_seconds.clone(),
+        );
+        registry.register(
+            "bot_threshold",
+            "Live threshold under which the bot offers a human, by kind (single, mean)",
+            m.bot_threshold.clone(),
+        );
+        registry.register(
+            "bot_pressure",
+            "Pressure on the agents that sets the bot's thresholds (0 idle, 1 swamped)",
+            m.bot_pressure.clone(),
+        );
         registry.register(
             "customer_connections",
             "Customer WebSocket connections open",

@@ -384,6 +384,63 @@ pub struct AnswerStats {
     pub handed_off: u64,
 }
 
+/// A question to the bot and its answer, to store.
+#[derive(Debug, Clone, Copy)]
+pub struct BotTurnWrite<'a> {
+    /// Consultation.
+    pub consultation: &'a str,
+    /// The customer's id for the question (a resend carries the same).
+    pub client_id: &'a str,
+    /// The question as asked.
+    pub question: &'a str,
+    /// The entry answered with, if any matched.
+    pub answer_id: Option<&'a str>,
+    /// The answer text shown.
+    pub answer: Option<&'a str>,
+    /// The matching degree.
+    pub degree: f64,
+    /// Whether a human was offered after this answer.
+    pub offered: bool,
+    /// Unix ms.
+    pub now: i64,
+}
+
+/// A stored bot turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotTurnRow {
+    /// Consultation.
+    pub consultation: String,
+    /// 1, 2, … within the consultation.
+    pub seq: i64,
+    /// The customer's id for the question.
+    pub client_id: String,
+    /// The question.
+    pub question: String,
+    /// The entry answered with.
+    pub answer_id: Option<String>,
+    /// The answer text shown.
+    pub answer: Option<String>,
+    /// The matching degree.
+    pub degree: f64,
+    /// A human was offered after it.
+    pub offered: bool,
+    /// The customer declined that offer.
+    pub declined: bool,
+    /// The customer said the answer helped.
+    pub helped: bool,
+    /// Unix ms.
+    pub at: i64,
+}
+
+/// What [`Store::add_bot_turn`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotTurnStored {
+    /// The turn as stored (the earlier one, for a duplicate).
+    pub row: BotTurnRow,
+    /// True when this client id was stored before; nothing was written or counted.
+    pub duplicate: bool,
+}
+
 /// An agent taking customers, as kept across restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceRow {
@@ -511,10 +568,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// The answer library, by id.
     async fn answers(&self) -> Result<Vec<AnswerRow>>;
-    /// Replaces the whole answer library in one transaction.
-    async fn replace_answers(&self, answers: &[AnswerRow], now: i64) -> Result<()>;
+    /// Replaces the whole answer library in one transaction; returns the library's
+    /// new version (1 for the first library, then one more each time).
+    async fn replace_answers(&self, answers: &[AnswerRow], now: i64) -> Result<i64>;
+    /// The library's version: 0 before any library was stored.
+    async fn answers_version(&self) -> Result<i64>;
     /// Counts an event of an answer.
     async fn count_answer(&self, answer_id: &str, event: AnswerEvent) -> Result<()>;
     /// Every answer's deflection numbers, by id.
     async fn answer_stats(&self) -> Result<Vec<AnswerStats>>;
+
+    /// Stores a bot turn under the next `seq` of its consultation and counts its
+    /// answer as given, in one transaction, unless this client id was stored
+    /// before (then returns that one and counts nothing).
+    async fn add_bot_turn(&self, turn: &BotTurnWrite<'_>) -> Result<BotTurnStored>;
+    /// A consultation's bot turns, by `seq`.
+    async fn bot_turns(&self, consultation: &str) -> Result<Vec<BotTurnRow>>;
+    /// Marks the offer made after the consultation's latest turn as declined.
+    /// False when that turn made no offer or it was declined already.
+    async fn decline_offer(&self, consultation: &str) -> Result<bool>;
+    /// Records that the answer of turn `client_id` helped, counting it as accepted
+    /// once. `None`: no such turn; `Some(false)`: recorded before.
+    async fn mark_helped(&self, consultation: &str, client_id: &str) -> Result<Option<bool>>;
 }

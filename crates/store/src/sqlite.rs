@@ -15,7 +15,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccountRow, AnswerEvent, AnswerRow, AnswerStats, ChatRow, ChatStored, ChatWrite,
+    AccountRow, AnswerEvent, AnswerRow, AnswerStats, BotTurnRow, BotTurnStored, BotTurnWrite,
+    ChatRow, ChatStored, ChatWrite,
     ConsultationRow, CustomerFilter, CustomerRecord, CustomerRow, ImportCounts, MenuRow,
     NewConsultation, PresenceRow, QueueEntryRow, QueueWrite, Result, ServiceItemRow, ServiceRow,
     StepWrite, Store, StoreError, TierChange,
@@ -104,6 +105,22 @@ fn service_row(r: &SqliteRow) -> Result<ServiceRow> {
         started_at: r.try_get("started_at")?,
         ended_at: r.try_get("ended_at")?,
         end_reason: r.try_get("end_reason")?,
+    })
+}
+
+fn bot_turn_row(r: &SqliteRow) -> Result<BotTurnRow> {
+    Ok(BotTurnRow {
+        consultation: r.try_get("consultation_id")?,
+        seq: r.try_get("seq")?,
+        client_id: r.try_get("client_id")?,
+        question: r.try_get("question")?,
+        answer_id: r.try_get("answer_id")?,
+        answer: r.try_get("answer")?,
+        degree: r.try_get("degree")?,
+        offered: r.try_get("offered")?,
+        declined: r.try_get("declined")?,
+        helped: r.try_get("helped")?,
+        at: r.try_get("at")?,
     })
 }
 
@@ -869,7 +886,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn replace_answers(&self, answers: &[AnswerRow], now: i64) -> Result<()> {
+    async fn replace_answers(&self, answers: &[AnswerRow], now: i64) -> Result<i64> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM answers").execute(&mut *tx).await?;
         for a in answers {
@@ -887,8 +904,23 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        let version: i64 = sqlx::query_scalar(
+            "INSERT INTO answer_library (id, version, changed_at) VALUES (1, 1, ?1) \
+             ON CONFLICT (id) DO UPDATE SET version = version + 1, changed_at = ?1 \
+             RETURNING version",
+        )
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(version)
+    }
+
+    async fn answers_version(&self) -> Result<i64> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT version FROM answer_library WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(v.unwrap_or(0))
     }
 
     async fn count_answer(&self, answer_id: &str, event: AnswerEvent) -> Result<()> {
@@ -905,6 +937,109 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn add_bot_turn(&self, t: &BotTurnWrite<'_>) -> Result<BotTurnStored> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let earlier =
+            sqlx::query("SELECT * FROM bot_turns WHERE consultation_id = ? AND client_id = ?")
+                .bind(t.consultation)
+                .bind(t.client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(r) = earlier {
+            return Ok(BotTurnStored {
+                row: bot_turn_row(&r)?,
+                duplicate: true,
+            });
+        }
+        let r = sqlx::query(
+            "INSERT INTO bot_turns (consultation_id, seq, client_id, question, answer_id, answer, \
+             degree, offered, at) \
+             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+             FROM bot_turns WHERE consultation_id = ?1 RETURNING *",
+        )
+        .bind(t.consultation)
+        .bind(t.client_id)
+        .bind(t.question)
+        .bind(t.answer_id)
+        .bind(t.answer)
+        .bind(t.degree)
+        .bind(t.offered)
+        .bind(t.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let row = bot_turn_row(&r)?;
+        if let Some(id) = t.answer_id {
+            sqlx::query(
+                "INSERT INTO answer_stats (answer_id, given) VALUES (?, 1) \
+                 ON CONFLICT (answer_id) DO UPDATE SET given = given + 1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(BotTurnStored {
+            row,
+            duplicate: false,
+        })
+    }
+
+    async fn bot_turns(&self, consultation: &str) -> Result<Vec<BotTurnRow>> {
+        sqlx::query("SELECT * FROM bot_turns WHERE consultation_id = ? ORDER BY seq")
+            .bind(consultation)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(bot_turn_row)
+            .collect()
+    }
+
+    async fn decline_offer(&self, consultation: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE bot_turns SET declined = 1 WHERE consultation_id = ?1 AND offered = 1 \
+             AND declined = 0 AND seq = (SELECT MAX(seq) FROM bot_turns WHERE consultation_id = ?1)",
+        )
+        .bind(consultation)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn mark_helped(&self, consultation: &str, client_id: &str) -> Result<Option<bool>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let turn = sqlx::query(
+            "SELECT answer_id, helped FROM bot_turns WHERE consultation_id = ? AND client_id = ?",
+        )
+        .bind(consultation)
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(turn) = turn else {
+            return Ok(None);
+        };
+        let helped: bool = turn.try_get("helped")?;
+        if helped {
+            return Ok(Some(false));
+        }
+        sqlx::query("UPDATE bot_turns SET helped = 1 WHERE consultation_id = ? AND client_id = ?")
+            .bind(consultation)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        let answer_id: Option<String> = turn.try_get("answer_id")?;
+        if let Some(id) = answer_id {
+            sqlx::query(
+                "INSERT INTO answer_stats (answer_id, accepted) VALUES (?, 1) \
+                 ON CONFLICT (answer_id) DO UPDATE SET accepted = accepted + 1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(true))
     }
 
     async fn answer_stats(&self) -> Result<Vec<AnswerStats>> {
@@ -1301,6 +1436,58 @@ mod tests {
         assert_eq!(tier("+12015550002").await, "general-core");
         // Unchanged tiers are not counted.
         assert_eq!(s.set_tiers(&changes[..1]).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn bot_turns_are_numbered_stored_once_and_counted_once() {
+        let (_d, s) = store().await;
+        s.save_menu("m", "h", 1, 0).await.unwrap();
+        let cust = s.upsert_customer("+12015550123", None, 0).await.unwrap();
+        open_consultation(&s, cust).await;
+        assert_eq!(s.answers_version().await.unwrap(), 0);
+        assert_eq!(s.replace_answers(&[], 1).await.unwrap(), 1);
+        assert_eq!(s.replace_answers(&[], 2).await.unwrap(), 2);
+        assert_eq!(s.answers_version().await.unwrap(), 2);
+
+        let turn = |id: &'static str, answer: Option<&'static str>, offered| BotTurnWrite {
+            consultation: "c1",
+            client_id: id,
+            question: "how do I pay?",
+            answer_id: answer,
+            answer: answer.map(|_| "Like this."),
+            degree: 0.25,
+            offered,
+            now: 7,
+        };
+        let first = s.add_bot_turn(&turn("q1", Some("pay"), false)).await.unwrap();
+        assert_eq!((first.row.seq, first.duplicate), (1, false));
+        // A resend: the same row, nothing counted.
+        let again = s.add_bot_turn(&turn("q1", Some("pay"), false)).await.unwrap();
+        assert_eq!((again.row.seq, again.duplicate), (1, true));
+        let second = s.add_bot_turn(&turn("q2", None, true)).await.unwrap();
+        assert_eq!(second.row.seq, 2);
+        assert_eq!(second.row.answer, None);
+
+        assert_eq!(s.mark_helped("c1", "q1").await.unwrap(), Some(true));
+        assert_eq!(s.mark_helped("c1", "q1").await.unwrap(), Some(false));
+        assert_eq!(s.mark_helped("c1", "nope").await.unwrap(), None);
+        assert!(s.decline_offer("c1").await.unwrap());
+        assert!(!s.decline_offer("c1").await.unwrap(), "declined once");
+
+        let turns = s.bot_turns("c1").await.unwrap();
+        assert_eq!(turns.len(), 2);
+        assert!(turns[0].helped && !turns[0].offered);
+        assert!(turns[1].offered && turns[1].declined);
+        let stats = s.answer_stats().await.unwrap();
+        assert_eq!(
+            stats,
+            [AnswerStats {
+                answer_id: "pay".into(),
+                given: 1,
+                accepted: 1,
+                handed_off: 0
+            }]
+        );
     }
 
     #[tokio::test]

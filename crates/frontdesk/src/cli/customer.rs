@@ -1,5 +1,6 @@
 //! `frontdesk customer`: the digital service menu in a terminal (seed step 3: the
-//! menu shown as text), and the chat with an agent from a `chat` item.
+//! menu shown as text), the answer bot from a `bot` item, and the chat with an
+//! agent from a `chat` item (or from the bot, handing over).
 //! Interactive on a terminal; scriptable from a pipe.
 //!
 //! Standard input and the server are read at once (`select!`): news from the
@@ -87,6 +88,47 @@ fn parse_chat(line: &str) -> ChatInput {
 const MENU_HELP: &str = "Type the number of an item (or its id), `back`, `home` or `end`.";
 const QUEUE_HELP: &str = "Type cancel to leave the queue; the menu stays usable while you wait.";
 const CHAT_HELP: &str = "Type your message and press Enter; /end ends the consultation.";
+const BOT_HELP: &str = "Type your question. /human: talk to a person; /no: keep asking the bot \
+                        when it offers one; /menu: back to the menu; /end: end.";
+const OFFER: &str =
+    "The bot can hand you to a person: type /human to accept, or /no to keep asking.";
+
+/// One line of input while the bot is open.
+#[derive(Debug, PartialEq, Eq)]
+enum BotInput {
+    Ask(String),
+    Human,
+    Decline,
+    Menu,
+    End,
+    Help,
+    Empty,
+}
+
+fn parse_bot(line: &str) -> BotInput {
+    let text = line.trim();
+    match text.to_ascii_lowercase().as_str() {
+        "" => BotInput::Empty,
+        "/human" | "/yes" | "/agent" => BotInput::Human,
+        "/no" | "/decline" => BotInput::Decline,
+        "/menu" | "/back" => BotInput::Menu,
+        "/end" | "/quit" | "/exit" => BotInput::End,
+        "/help" | "/?" => BotInput::Help,
+        _ => BotInput::Ask(text.to_owned()),
+    }
+}
+
+fn render_bot_answer(answer: Option<&frontdesk_protocol::BotReply>, offer: bool) -> String {
+    let mut out = match answer {
+        Some(a) => format!("bot: {}\n", a.text.trim_end()),
+        None => "bot: Sorry, I have no answer to that.\n".to_owned(),
+    };
+    if offer {
+        out += OFFER;
+        out.push('\n');
+    }
+    out
+}
 
 fn render_screen(screen: &Screen) -> String {
     let mut out = String::new();
@@ -162,6 +204,8 @@ struct ChatView {
     waiting: bool,
     /// The service of the chat shown, and its agent's name.
     chat: Option<(String, String)>,
+    /// The bot is open: lines are questions.
+    bot: bool,
 }
 
 impl ChatView {
@@ -234,6 +278,20 @@ impl ChatView {
                 };
                 format!("\n{why}\n\n{}", render_screen(screen))
             }
+            CustomerEvent::BotOpened { turns, offer, .. } => {
+                self.bot = true;
+                let mut out = format!("\nThe answer bot is listening. {BOT_HELP}\n");
+                for t in turns {
+                    out += &format!("you: {}\n", t.question);
+                    out += &render_bot_answer(t.answer.as_ref(), false);
+                }
+                if *offer {
+                    out += OFFER;
+                    out.push('\n');
+                }
+                out
+            }
+            CustomerEvent::BotAnswered(a) => render_bot_answer(a.answer.as_ref(), a.offer),
             CustomerEvent::Said(said) => {
                 // A message resent after a reconnect, now stored; it was printed
                 // as typed.
@@ -337,6 +395,8 @@ pub async fn run(args: CustomerArgs) -> anyhow::Result<ExitCode> {
         prompt = true;
         let next = if client.chat().is_some() {
             chat_line(&mut client, &mut view, &line).await?
+        } else if view.bot && client.waiting().is_none() {
+            bot_line(&mut client, &mut view, &line).await?
         } else {
             menu_line(&mut client, &mut view, &line).await?
         };
@@ -400,6 +460,47 @@ async fn menu_line(
         Err(e) => return Err(anyhow::anyhow!("lost the server: {e}")),
     }
     Ok(Next::Continue)
+}
+
+/// A line typed while the bot is open.
+async fn bot_line(
+    client: &mut CustomerClient,
+    view: &mut ChatView,
+    line: &str,
+) -> anyhow::Result<Next> {
+    let outcome = match parse_bot(line) {
+        BotInput::Empty => return Ok(Next::Continue),
+        BotInput::Help => {
+            println!("{BOT_HELP}");
+            return Ok(Next::Continue);
+        }
+        BotInput::End => return end(client).await,
+        BotInput::Menu => {
+            view.bot = false;
+            print!("{}", render_screen(&client.screen));
+            return Ok(Next::Continue);
+        }
+        BotInput::Ask(text) => client
+            .ask(&text)
+            .await
+            .map(|a| print!("{}", render_bot_answer(a.answer.as_ref(), a.offer))),
+        BotInput::Decline => client
+            .decline()
+            .await
+            .map(|()| println!("OK, ask away.")),
+        BotInput::Human => client.human().await.map(|_| {
+            view.bot = false;
+            println!("Handing you to a person; they will see your questions.");
+        }),
+    };
+    match outcome {
+        Ok(()) => Ok(Next::Continue),
+        Err(ClientError::Server { code, message }) => {
+            println!("! {message} [{code}]");
+            Ok(Next::Continue)
+        }
+        Err(e) => Err(anyhow::anyhow!("lost the server: {e}")),
+    }
 }
 
 /// A line typed during a chat.

@@ -7,7 +7,9 @@
 //! connection, the old one is told to stop ([`Registry`]) and the new one waits
 //! until it has, so no request is ever half-handled by two tasks.
 //!
-//! See `PROTOCOL.md` for the messages.
+//! See `PROTOCOL.md` for the messages. The bot conversation is in [`bot`].
+
+mod bot;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,6 +126,8 @@ struct Attached {
     phone: String,
     menu: Arc<Menu>,
     state: Consultation,
+    /// The bot conversation, once a bot item was chosen.
+    bot: Option<bot::BotState>,
 }
 
 /// Why the session loop stops.
@@ -306,7 +310,7 @@ impl Session {
             Err((_, _, req)) => *req,
         };
         let say_id = match &parsed {
-            Ok(ClientMessage::Say { id, .. }) => Some(id.as_str()),
+            Ok(ClientMessage::Say { id, .. } | ClientMessage::Ask { id, .. }) => Some(id.as_str()),
             _ => None,
         };
         if self.limited_req(req, say_id).await {
@@ -332,6 +336,10 @@ impl Session {
             ClientMessage::End { req } => self.request(req, Request::End).await,
             ClientMessage::Cancel { req } => self.request(req, Request::Cancel).await,
             ClientMessage::Say { id, text } => self.say(id, text).await,
+            ClientMessage::Human { req } => self.request(req, Request::Human).await,
+            ClientMessage::Ask { id, text } => self.ask(id, text).await,
+            ClientMessage::Decline {} => self.decline().await,
+            ClientMessage::Helped { id } => self.helped(id).await,
         }
     }
 
@@ -368,8 +376,12 @@ impl Session {
         match outcome {
             Ok(welcome) => {
                 self.send(&welcome).await?;
+                let resumed = matches!(welcome, ServerMessage::Welcome { resumed: true, .. });
                 if let Some(att) = &self.attached {
                     let id = att.id.clone();
+                    if resumed {
+                        self.reopen_bot().await?;
+                    }
                     self.app
                         .desk
                         .customer_attached(&id, self.conn, self.push_tx.clone())
@@ -425,6 +437,7 @@ impl Session {
             phone: phone.as_str().to_owned(),
             menu,
             state,
+            bot: None,
         });
         Ok(welcome)
     }
@@ -494,6 +507,7 @@ impl Session {
             phone: row.phone,
             menu,
             state,
+            bot: None,
         });
         Ok(welcome)
     }
@@ -550,6 +564,16 @@ impl Session {
             .await;
             return Ok(());
         }
+        if request == Request::Human && req > att.state.last_req() && phase != Phase::Menu {
+            att.state.refuse(req);
+            self.error(
+                Some(req),
+                ErrorCode::AlreadyWaiting,
+                "you are already waiting for, or talking with, an agent".into(),
+            )
+            .await;
+            return Ok(());
+        }
         let mut next = att.state.clone();
         let mut step = match next.apply(&menu, req, &request) {
             Ok(step) => step,
@@ -577,13 +601,15 @@ impl Session {
             step.record = None;
         }
         let now = now_ms();
-        let tier = if matches!(step.outcome, Outcome::AskAgent(_)) && !already {
+        let joins = matches!(step.outcome, Outcome::AskAgent(_)) && !already
+            || step.outcome == Outcome::HandOff;
+        let tier = if joins {
             Self::tier_of(&self.app, &phone).await
         } else {
             Tier::New
         };
         let queue = match &step.outcome {
-            Outcome::AskAgent(_) if !already => Some(QueueWrite::Join {
+            _ if joins => Some(QueueWrite::Join {
                 tier: tier.as_str(),
                 need: "chat",
             }),
@@ -634,9 +660,21 @@ impl Session {
                         .inc();
                 }
                 match &step.outcome {
+                    Outcome::HandOff => {
+                        self.count_handoff().await;
+                        let queued = self.app.desk.enqueue(&id, &phone, tier, now).await;
+                        self.send(&queued).await?;
+                    }
                     Outcome::AskAgent(_) if !already => {
                         let queued = self.app.desk.enqueue(&id, &phone, tier, now).await;
                         self.send(&queued).await?;
+                    }
+                    Outcome::OpenBot(item) => {
+                        let item = item.to_string();
+                        if let Some(att) = self.attached.as_mut() {
+                            att.state = next.clone();
+                        }
+                        self.open_bot(item).await?;
                     }
                     Outcome::LeftQueue => self.app.desk.customer_left(&id, "cancelled").await,
                     Outcome::Ended if phase != Phase::Menu => {
@@ -874,10 +912,7 @@ pub const MAX_CHAT_CHARS: usize = 4000;
 /// # Errors
 /// What is wrong, in English.
 pub fn check_chat(id: &str, text: &str) -> Result<(), String> {
-    let id_len = id.chars().count();
-    if id_len == 0 || id_len > 64 {
-        return Err("a message id must be 1 to 64 characters".into());
-    }
+    check_id(id)?;
     if text.trim().is_empty() {
         return Err("a message needs some text".into());
     }
@@ -886,6 +921,15 @@ pub fn check_chat(id: &str, text: &str) -> Result<(), String> {
         return Err(format!(
             "a message of {n} characters; the limit is {MAX_CHAT_CHARS}"
         ));
+    }
+    Ok(())
+}
+
+/// Checks a client's id for a chat message or question.
+fn check_id(id: &str) -> Result<(), String> {
+    let id_len = id.chars().count();
+    if id_len == 0 || id_len > 64 {
+        return Err("a message id must be 1 to 64 characters".into());
     }
     Ok(())
 }
@@ -923,7 +967,9 @@ fn reply(
                 message: unavailable_message(*kind).into(),
             }),
         ),
-        Outcome::Menu | Outcome::AskAgent(_) => (None, None),
+        Outcome::Menu | Outcome::AskAgent(_) | Outcome::OpenBot(_) | Outcome::HandOff => {
+            (None, None)
+        }
         Outcome::LeftQueue => (
             None,
             Some(Notice {
@@ -950,8 +996,9 @@ fn internal(e: impl std::fmt::Display) -> (ErrorCode, String) {
 fn unavailable_message(kind: ItemKind) -> &'static str {
     match kind {
         ItemKind::Voice => "Voice calls with an agent are not available yet.",
-        ItemKind::Bot => "The answer bot is not available yet.",
-        ItemKind::Submenu | ItemKind::Content | ItemKind::Chat => "This item is not available.",
+        ItemKind::Submenu | ItemKind::Content | ItemKind::Chat | ItemKind::Bot => {
+            "This item is not available."
+        }
     }
 }
 

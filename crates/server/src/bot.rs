@@ -1,0 +1,166 @@
+//! The answer bot as the server runs it: the library's matcher, rebuilt when the
+//! library changes (no restart), and the live thresholds for offering a human.
+//!
+//! The library lives in the store; [`AnswerBot::reload`] builds a new
+//! [`Matcher`] from it when its version moved (the REST API calls it after every
+//! change; a timer calls it every `bot.reload_secs` for changes made by another
+//! process, e.g. `frontdesk answers import`). Building runs on a blocking thread
+//! and the new matcher replaces the old one in one pointer swap, so questions keep
+//! being answered by the old library until the new one is ready.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use frontdesk_bot::{Match, Matcher};
+use frontdesk_domain::answers::{Answer, Library};
+use frontdesk_store::{AnswerRow, Store};
+use tokio::sync::Mutex;
+
+use crate::config::BotConfig;
+
+/// A library and the matcher built from it.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The store's library version this was built from (0: none stored yet).
+    pub version: i64,
+    /// The entries.
+    pub library: Library,
+    matcher: Matcher,
+}
+
+/// What the bot answers to a question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The entry answered with and its text; `None` when nothing matched.
+    pub answer: Option<(String, String)>,
+    /// The matching degree: 0 when nothing matched.
+    pub degree: f64,
+}
+
+/// The answer bot of one server.
+#[derive(Debug)]
+pub struct AnswerBot {
+    store: Arc<dyn Store>,
+    current: RwLock<Arc<Loaded>>,
+    /// One rebuild at a time.
+    rebuilding: Mutex<()>,
+}
+
+impl AnswerBot {
+    /// A bot with an empty library; call [`AnswerBot::reload`] to load the stored one.
+    ///
+    /// # Errors
+    /// When the (empty) search index cannot be created.
+    pub fn new(store: Arc<dyn Store>, _config: &BotConfig) -> anyhow::Result<Self> {
+        let empty = Loaded {
+            version: -1,
+            library: Library::empty(),
+            matcher: Matcher::new(&[])?,
+        };
+        Ok(Self {
+            store,
+            current: RwLock::new(Arc::new(empty)),
+            rebuilding: Mutex::new(()),
+        })
+    }
+
+    /// The library in effect.
+    #[must_use]
+    pub fn current(&self) -> Arc<Loaded> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Rebuilds the matcher if the stored library changed since it was built.
+    /// Returns the version in effect afterwards.
+    ///
+    /// # Errors
+    /// When the store cannot be read or the stored library does not validate
+    /// (the old matcher stays in effect).
+    pub async fn reload(&self) -> anyhow::Result<i64> {
+        let _one = self.rebuilding.lock().await;
+        let version = self.store.answers_version().await?;
+        if version == self.current().version {
+            return Ok(version);
+        }
+        let rows = self.store.answers().await?;
+        let started = std::time::Instant::now();
+        let loaded = tokio::task::spawn_blocking(move || build(version, rows)).await??;
+        tracing::info!(
+            version,
+            entries = loaded.library.len(),
+            phrasings = loaded.library.phrasing_count(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "answer library loaded"
+        );
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
+        Ok(version)
+    }
+
+    /// Answers a question with the library in effect. Runs the search on a
+    /// blocking thread (a question costs up to a few milliseconds).
+    pub async fn ask(&self, question: &str) -> Reply {
+        let loaded = self.current();
+        let question = question.to_owned();
+        let found = tokio::task::spawn_blocking(move || {
+            let best: Option<Match> = loaded.matcher.ask(&question, 1).into_iter().next();
+            best.and_then(|m| {
+                let entry = loaded.library.answers().get(m.entry)?;
+                Some(((entry.id.clone(), entry.answer.clone()), f64::from(m.degree)))
+            })
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the bot's search failed");
+            None
+        });
+        match found {
+            Some((answer, degree)) => Reply {
+                answer: Some(answer),
+                degree,
+            },
+            None => Reply {
+                answer: None,
+                degree: 0.0,
+            },
+        }
+    }
+}
+
+/// Converts stored rows to a validated library and builds its matcher.
+fn build(version: i64, rows: Vec<AnswerRow>) -> anyhow::Result<Loaded> {
+    let answers: Vec<Answer> = rows.into_iter().map(answer_of).collect();
+    let library = Library::new(answers)
+        .map_err(|e| anyhow::anyhow!("the stored answer library does not validate: {e}"))?;
+    let matcher = Matcher::new(library.answers())?;
+    Ok(Loaded {
+        version,
+        library,
+        matcher,
+    })
+}
+
+/// A stored row as a library entry.
+#[must_use]
+pub fn answer_of(row: AnswerRow) -> Answer {
+    Answer {
+        id: row.id,
+        answer: row.answer,
+        phrasings: row.phrasings,
+        tags: row.tags,
+        language: row.language,
+    }
+}
+
+/// A library entry as a row to store.
+#[must_use]
+pub fn row_of(answer: &Answer) -> AnswerRow {
+    AnswerRow {
+        id: answer.id.clone(),
+        language: answer.language.clone(),
+        answer: answer.answer.clone(),
+        phrasings: answer.phrasings.clone(),
+        tags: answer.tags.clone(),
+    }
+}
