@@ -38,6 +38,10 @@ fn every_server_message_type_is_documented() {
         "said",
         "agent_status",
         "service_ended",
+        "bot_opened",
+        "bot_answer",
+        "offer_declined",
+        "noted",
         "pong",
         "error",
         // agent protocol
