@@ -372,6 +372,8 @@ mod agent {
             viewed: vec![],
             messages,
             customer_online: true,
+            bot: vec![],
+            bot_mean: None,
         }
     }
 
