@@ -99,7 +99,7 @@ fn spawn_server(mut cmd: Command, extra_lines: usize) -> Result<Running> {
 
 #[test]
 fn every_command_has_help() -> Result {
-    let commands: [&[&str]; 16] = [
+    let commands: [&[&str]; 19] = [
         &[],
         &["demo"],
         &["serve"],
@@ -114,6 +114,9 @@ fn every_command_has_help() -> Result {
         &["customers", "retier"],
         &["customers", "list"],
         &["answers"],
+        &["answers", "import"],
+        &["answers", "export"],
+        &["answers", "stats"],
         &["answers", "eval"],
         &["config"],
     ];

@@ -210,3 +210,204 @@ pub struct AgentSummary {
     /// `idle`, `busy`, `away` or `offline`.
     pub state: String,
 }
+
+/// One entry of the answer library (`/api/answers`; the format is in
+/// `docs/answers.md`). The same fields as an entry of a YAML library file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerEntry {
+    /// Stable id: 1–64 of `a-z`, `0-9`, `-`, `_`, `.`, starting with a letter or
+    /// digit. In `PUT /api/answers/{id}` it may be left out (the path names it).
+    #[serde(default)]
+    pub id: String,
+    /// Language of the phrasings: a primary language tag such as `en` or `zh`.
+    pub language: String,
+    /// The answer shown to the customer (plain text or Markdown).
+    pub answer: String,
+    /// Example phrasings of the question it answers (at least one; none may
+    /// contain `|`).
+    pub phrasings: Vec<String>,
+    /// Free tags, for people (e.g. `billing`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `GET /api/answers`: the stored library and the version the bot answers with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AnswerLibraryInfo {
+    /// The stored library's version: 0 before any library was stored, then one
+    /// more for every change.
+    pub version: i64,
+    /// The version the bot answers with. Equal to `version` once a change has
+    /// taken effect (at once for changes over this API; within `bot.reload_secs`
+    /// for `frontdesk answers import`).
+    pub serving_version: i64,
+    /// The entries, by id.
+    pub entries: Vec<AnswerEntry>,
+}
+
+/// Result of replacing the whole library (`PUT /api/answers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AnswersImported {
+    /// The library's new version, now in effect.
+    pub version: i64,
+    /// Number of entries.
+    pub entries: u32,
+    /// Number of phrasings in all.
+    pub phrasings: u32,
+    /// Entries per language tag.
+    pub languages: std::collections::BTreeMap<String, u32>,
+}
+
+/// Result of creating or replacing one entry (`PUT /api/answers/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AnswerSaved {
+    /// The library's new version, now in effect.
+    pub version: i64,
+    /// True when the id was new.
+    pub created: bool,
+    /// The entry as stored (values trimmed, empty phrasings and tags dropped).
+    pub entry: AnswerEntry,
+}
+
+/// One answer's deflection numbers (`GET /api/answers/stats`): how often the bot
+/// gave it, how often the customer said it helped, and how often a hand-off to a
+/// human followed. A high `handoff_rate` on an often given answer is an answer
+/// that fails.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AnswerStatsEntry {
+    /// The entry's id.
+    pub answer_id: String,
+    /// Times the bot gave it.
+    pub given: u64,
+    /// Times the customer said it helped.
+    pub accepted: u64,
+    /// Times a hand-off to a human followed it.
+    pub handed_off: u64,
+    /// `accepted / given`; `null` while it was never given.
+    pub accepted_rate: Option<f64>,
+    /// `handed_off / given`; `null` while it was never given.
+    pub handoff_rate: Option<f64>,
+    /// False for an id no longer in the library (its numbers are kept).
+    pub in_library: bool,
+}
+
+impl AnswerStatsEntry {
+    /// An entry with its rates computed from the counts.
+    #[must_use]
+    pub fn new(
+        answer_id: String,
+        given: u64,
+        accepted: u64,
+        handed_off: u64,
+        in_library: bool,
+    ) -> Self {
+        // Counts stay far below 2^53, where u64 → f64 is exact.
+        let rate = |n: u64| (given > 0).then(|| n as f64 / given as f64);
+        Self {
+            accepted_rate: rate(accepted),
+            handoff_rate: rate(handed_off),
+            answer_id,
+            given,
+            accepted,
+            handed_off,
+            in_library,
+        }
+    }
+
+    /// The deflection table: a row for every id in `library` or in `counts`
+    /// (`(answer_id, given, accepted, handed_off)`), the worst first (see
+    /// [`AnswerStatsEntry::sort_worst_first`]). An entry never given has zeros.
+    #[must_use]
+    pub fn table<'a>(
+        library: impl IntoIterator<Item = &'a str>,
+        counts: impl IntoIterator<Item = (String, u64, u64, u64)>,
+    ) -> Vec<AnswerStatsEntry> {
+        let mut uncounted: std::collections::BTreeSet<&str> = library.into_iter().collect();
+        let mut rows: Vec<AnswerStatsEntry> = counts
+            .into_iter()
+            .map(|(id, given, accepted, handed_off)| {
+                let in_library = uncounted.remove(id.as_str());
+                Self::new(id, given, accepted, handed_off, in_library)
+            })
+            .collect();
+        rows.extend(
+            uncounted
+                .into_iter()
+                .map(|id| Self::new(id.to_owned(), 0, 0, 0, true)),
+        );
+        Self::sort_worst_first(&mut rows);
+        rows
+    }
+
+    /// Sorts the worst first: the highest hand-off rate, then the most given,
+    /// then by id. Never-given answers (no rate) come last.
+    pub fn sort_worst_first(entries: &mut [AnswerStatsEntry]) {
+        entries.sort_by(|a, b| {
+            let rate = |e: &AnswerStatsEntry| e.handoff_rate.unwrap_or(-1.0);
+            rate(b)
+                .total_cmp(&rate(a))
+                .then(b.given.cmp(&a.given))
+                .then_with(|| a.answer_id.cmp(&b.answer_id))
+        });
+    }
+
+    /// A list as `GET /api/answers/stats` sends it, pretty-printed (for
+    /// `frontdesk answers stats --json`).
+    #[must_use]
+    pub fn list_to_json(entries: &[AnswerStatsEntry]) -> String {
+        // Serialising strings, numbers and booleans cannot fail.
+        serde_json::to_string_pretty(entries).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod answer_stats_tests {
+    use super::AnswerStatsEntry;
+
+    #[test]
+    fn rates_and_order() {
+        let e = |id: &str, given, handed_off| {
+            AnswerStatsEntry::new(id.into(), given, 0, handed_off, true)
+        };
+        let mut v = vec![
+            e("never", 0, 0),
+            e("fine", 10, 1),
+            e("bad-rare", 2, 2),
+            e("bad-often", 20, 20),
+            e("half", 4, 2),
+        ];
+        AnswerStatsEntry::sort_worst_first(&mut v);
+        let table = AnswerStatsEntry::table(
+            ["never", "fine", "bad-rare", "bad-often", "half", "unasked"],
+            v.iter()
+                .filter(|e| e.answer_id != "never")
+                .map(|e| (e.answer_id.clone(), e.given, e.accepted, e.handed_off))
+                .chain([("gone".to_owned(), 3, 0, 3)]),
+        );
+        let ids: Vec<(&str, bool)> = table
+            .iter()
+            .map(|s| (s.answer_id.as_str(), s.in_library))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("bad-often", true),
+                ("gone", false),
+                ("bad-rare", true),
+                ("half", true),
+                ("fine", true),
+                ("never", true),
+                ("unasked", true),
+            ]
+        );
+        let ids: Vec<&str> = v.iter().map(|s| s.answer_id.as_str()).collect();
+        assert_eq!(ids, ["bad-often", "bad-rare", "half", "fine", "never"]);
+        assert_eq!(v[2].handoff_rate, Some(0.5));
+        assert_eq!(v[4].handoff_rate, None);
+        assert_eq!(v[4].accepted_rate, None);
+        let json: serde_json::Value =
+            serde_json::from_str(&AnswerStatsEntry::list_to_json(&v)).unwrap();
+        assert!(json[4]["handoff_rate"].is_null());
+    }
+}

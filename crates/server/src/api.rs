@@ -5,8 +5,10 @@
 //! - this file: health, login, callers ([`Caller`], [`Admin`]), menus, consultations.
 //! - `customers`: `/api/customers`, customer facts and value tiers.
 //! - `agents`: `/api/agents`, `/api/queue`, `/api/logout`.
+//! - `answers`: `/api/answers`, the answer bot's library and its deflection numbers.
 
 mod agents;
+mod answers;
 mod customers;
 pub mod extract;
 
@@ -51,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/consultations/{id}", get(service_record))
         .merge(customers::router())
         .merge(agents::router())
+        .merge(answers::router())
 }
 
 #[derive(OpenApi)]
@@ -58,7 +61,8 @@ pub fn router() -> Router<AppState> {
     info(title = "frontdesk", description = "Self-hosted customer service: the digital service menu, its records, and administration. Customers use the WebSocket at /ws (see PROTOCOL.md)."),
     paths(health, login, list_menus, import_menu, export_current_menu, export_menu, list_consultations, service_record,
           customers::list_customers, customers::get_customer, customers::put_customer, customers::import_customers,
-          agents::list_agents, agents::add_agent, agents::queue, agents::logout),
+          agents::list_agents, agents::add_agent, agents::queue, agents::logout,
+          answers::get_library, answers::replace_library, answers::put_answer, answers::delete_answer, answers::stats),
     components(schemas(ErrorBody, ErrorCode, Problem)),
     modifiers(&BearerAuth),
 )]
@@ -540,6 +544,9 @@ mod tests {
             "/api/customers",
             "/api/customers/import",
             "/api/customers/{phone}",
+            "/api/answers",
+            "/api/answers/{id}",
+            "/api/answers/stats",
         ] {
             assert!(
                 doc["paths"].get(path).is_some(),

@@ -43,6 +43,9 @@ pub struct AnswerBot {
     current: RwLock<Arc<Loaded>>,
     /// One rebuild at a time.
     rebuilding: Mutex<()>,
+    /// One read-modify-write edit of the stored library at a time (see
+    /// [`AnswerBot::edits`]).
+    edits: Mutex<()>,
 }
 
 impl AnswerBot {
@@ -60,6 +63,7 @@ impl AnswerBot {
             store,
             current: RwLock::new(Arc::new(empty)),
             rebuilding: Mutex::new(()),
+            edits: Mutex::new(()),
         })
     }
 
@@ -70,6 +74,15 @@ impl AnswerBot {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Held while the stored library is read, changed and written back (an edit of
+    /// one entry over REST), so two admins' edits cannot undo each other: the store
+    /// replaces the library whole. Whole-library replacements take it too. Per
+    /// process: `frontdesk answers import` into the same database at the same
+    /// moment is last-writer-wins (docs/answers.md).
+    pub async fn edits(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.edits.lock().await
     }
 
     /// Rebuilds the matcher if the stored library changed since it was built.

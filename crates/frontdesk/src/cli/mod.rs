@@ -60,7 +60,8 @@ enum Command {
     /// Customer records and value tiers: import a CSV, recompute tiers, list.
     #[command(subcommand)]
     Customers(customers::CustomersCommand),
-    /// The answer bot's library: evaluate the matcher on a labelled data set.
+    /// The answer bot's library: import, export, deflection numbers, and the
+    /// matcher's evaluation on a labelled data set.
     #[command(subcommand)]
     Answers(answers::AnswersCommand),
     /// The terminal client: consult the service menu as a customer.
