@@ -23,6 +23,7 @@ use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use frontdesk_client::{AgentClient, Connection};
+use frontdesk_domain::answers::Library;
 use frontdesk_protocol::agent::PresenceChoice;
 use frontdesk_protocol::{ClientMessage, ServerMessage};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -304,24 +305,35 @@ impl Browser {
     }
 
     /// Sizes the window so the page's viewport is `width`×`height` CSS pixels.
+    ///
+    /// The window's frame (outer minus inner size) is read in one snapshot, so it
+    /// is right even when an earlier resize has not reached the page yet (under
+    /// load it may not have); the size is set again until the page has it.
     async fn viewport(&self, (width, height): (u32, u32)) -> Result {
-        let mut size = (width, height);
-        for _ in 0..3 {
-            self.client.set_window_size(size.0, size.1).await?;
-            let inner = self
-                .js("return [window.innerWidth, window.innerHeight]")
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let sizes = self
+                .js("return [innerWidth, innerHeight, outerWidth, outerHeight]")
                 .await?;
-            let w = u32::try_from(inner[0].as_u64().unwrap_or(0))?;
-            let h = u32::try_from(inner[1].as_u64().unwrap_or(0))?;
+            let n = |i: usize| u32::try_from(sizes[i].as_u64().unwrap_or(0));
+            let (w, h, outer_w, outer_h) = (n(0)?, n(1)?, n(2)?, n(3)?);
             if (w, h) == (width, height) {
                 return Ok(());
             }
-            size = (
-                size.0 + width - w.min(width),
-                size.1 + height - h.min(height),
-            );
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "could not size the viewport to {width}x{height} (it is {w}x{h})"
+                )
+                .into());
+            }
+            self.client
+                .set_window_size(
+                    width + outer_w.saturating_sub(w),
+                    height + outer_h.saturating_sub(h),
+                )
+                .await?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Err(format!("could not size the viewport to {width}x{height}").into())
     }
 
     /// Waits until `script` returns something truthy, failing after [`WAIT`].
@@ -392,6 +404,28 @@ impl Browser {
         )
         .await?;
         Ok(())
+    }
+
+    /// Asks the answer bot `text` (typed, sent with Enter) and waits until it has
+    /// answered `turns` questions in all, and nothing is left in the outbox; returns
+    /// the bot's state then.
+    async fn ask_bot(&self, text: &str, turns: usize) -> Result<Value> {
+        self.type_into("#bot-input", &format!("{text}\u{E007}"))
+            .await?;
+        self.bot_answered(turns).await
+    }
+
+    /// Waits until the bot's view lists `turns` answered questions and nothing
+    /// is left in the outbox; returns the bot's state then.
+    async fn bot_answered(&self, turns: usize) -> Result<Value> {
+        let script = format!(
+            "const s = window.frontdesk.state();
+             return s.connected && s.bot && !s.bot.stale && s.bot.turns.length === {turns}
+                 && s.asks.length === 0
+                 && document.querySelectorAll('#bot-lines li[data-answer]').length === {turns} && s.bot"
+        );
+        self.until(&format!("{turns} answers from the bot"), &script)
+            .await
     }
 
     /// Clicks the item `id` on the screen shown.
@@ -1275,6 +1309,374 @@ async fn a_customer_stops_waiting_in_chinese() -> Result {
 
     c.close_clean("the customer's").await?;
     a.close_clean("the agent's").await
+}
+
+// ------------------------------------------------------------------ the answer bot
+
+/// The demo answer library in effect (as `tests/bot.rs` loads it).
+async fn load_demo_library(ts: &TestServer) -> Result {
+    let state = ts.server.state();
+    let library = Library::parse_yaml(frontdesk_server::demo::ANSWERS.as_bytes())?;
+    let rows: Vec<_> = library.iter().map(frontdesk_server::bot::row_of).collect();
+    state.store.replace_answers(&rows, 1).await?;
+    state.bot.reload().await?;
+    Ok(())
+}
+
+const GOOD_QUESTION: &str = "When is my bill due?";
+/// Markup in a question must show as text on both pages.
+const HOSTILE_QUESTION: &str = "<img src=x onerror=alert(1)> <b>bold</b> &amp;";
+/// A language the library has no entries in: no answer, and a person offered.
+const UNKNOWN_QUESTION: &str = "Где мой счёт?";
+
+/// The thresholds line as the console writes it, from the numbers it holds.
+const HANDOFF_LINE: &str = "const h = window.frontdeskAgent.state().queue.handoff;
+    return h && `Bot offers a person under ${h.single.toFixed(2)} (mean ${h.mean.toFixed(2)}) · pressure ${h.pressure.toFixed(2)}`";
+
+/// Waits until the console's thresholds are the desk's, written in its line;
+/// returns the line.
+async fn thresholds_shown(a: &Browser, ts: &TestServer) -> Result<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (t, pressure) = ts.server.state().desk.handoff();
+        let shown = a
+            .js("return window.frontdeskAgent.state().queue.handoff")
+            .await?;
+        // Numbers as numbers: the page's JSON writes 1.0 as 1.
+        let number = |k: &str| shown[k].as_f64();
+        if (number("single"), number("mean"), number("pressure"))
+            == (Some(t.single), Some(t.mean), Some(pressure))
+        {
+            let line = a.js(HANDOFF_LINE).await?;
+            let text = a.text("#handoff-text").await?;
+            assert_eq!(json!(text), line, "the thresholds line");
+            return Ok(text);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the console shows thresholds {shown}, the desk has {t:?} at pressure {pressure}"
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The issue's acceptance test for the bot: a customer opens "Ask a question",
+/// gets an answer (and says it helped), asks across a dropped connection and a
+/// reload, asks something the library cannot answer and is offered a person,
+/// accepts, and waits; an agent gets them with the conversation, its degrees
+/// and the live thresholds. Questions with markup show as text on both pages.
+#[tokio::test]
+async fn a_customer_asks_the_bot_then_talks_to_a_person() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server().await?;
+    load_demo_library(&ts).await?;
+
+    // The bot opens in its own view, with a way to a person from the start.
+    let c = driver.customer(&ts, None).await?;
+    c.choose("ask").await?;
+    c.view("bot-view").await?;
+    assert_eq!(c.text("#bot-title").await?, "Ask a question");
+    assert!(c.displayed("#bot-human").await?, "always a way to a person");
+    assert!(!c.displayed("#bot-offer").await?, "nothing on offer yet");
+    let consultation = c.consultation().await?;
+
+    // A question the library answers well: the answer, and no offer.
+    let bot = c.ask_bot(GOOD_QUESTION, 1).await?;
+    assert_eq!(bot["turns"][0]["entry"], json!("bill-due"));
+    assert_eq!(bot["offer"], json!(false));
+    let answer = c.text("#bot-lines li[data-answer] .bot-text").await?;
+    assert!(answer.contains("15th"), "the answer shown: {answer}");
+    assert!(
+        !c.displayed("#bot-offer").await?,
+        "no offer after a good answer"
+    );
+    // It helped: said once, thanked.
+    c.click("#bot-lines button.helped").await?;
+    c.until(
+        "the thanks for the feedback",
+        "return document.querySelectorAll('#bot-lines .helped-done').length === 1
+            && document.querySelectorAll('#bot-lines button.helped').length === 0",
+    )
+    .await?;
+    let stats = ts.server.state().store.answer_stats().await?;
+    let bill = stats
+        .iter()
+        .find(|s| s.answer_id == "bill-due")
+        .ok_or("no stats")?;
+    assert_eq!((bill.given, bill.accepted), (1, 1));
+
+    // Asked while the network is down: shown at once as pending, kept, and
+    // answered once after the page has resumed.
+    c.js("window.frontdesk.dropConnection(); return true")
+        .await?;
+    c.type_into("#bot-input", "How can I pay?").await?;
+    c.click("#bot-send").await?;
+    let seen = c
+        .js("return {
+                pending: Array.from(document.querySelectorAll('#bot-lines li.pending .line-text'))
+                    .map((n) => n.textContent),
+                kept: JSON.parse(sessionStorage.getItem('frontdesk.asks') || '[]').map((a) => a.text),
+                answered: window.frontdesk.state().bot.turns.length,
+            }")
+        .await?;
+    // Unless the page has already reconnected and been answered.
+    if seen["answered"] == json!(1) {
+        assert_eq!(seen["pending"], json!(["How can I pay?"]), "{seen}");
+        assert_eq!(seen["kept"], json!(["How can I pay?"]), "{seen}");
+    }
+    let bot = c.bot_answered(2).await?;
+    assert_eq!(bot["turns"][1]["entry"], json!("pay-methods"));
+
+    // A reload comes back to the bot and its conversation, the feedback remembered.
+    c.goto(&format!("{}/", ts.url())).await?;
+    c.view("bot-view").await?;
+    c.bot_answered(2).await?;
+    assert_eq!(
+        c.js("return document.querySelectorAll('#bot-lines .helped-done').length")
+            .await?,
+        json!(1)
+    );
+
+    // Markup in a question is text.
+    c.ask_bot(HOSTILE_QUESTION, 3).await?;
+    assert_eq!(
+        c.text("#bot-lines li[data-question]:nth-last-child(2) .line-text")
+            .await?,
+        HOSTILE_QUESTION
+    );
+    assert_eq!(
+        c.js("return document.querySelectorAll('#bot-lines img, #bot-lines b').length")
+            .await?,
+        json!(0),
+        "no element made from the question"
+    );
+    assert!(!c.alert_open().await, "no alert opened");
+    // Nothing in the library matches it: a person is offered, and "Keep
+    // asking" declines.
+    c.view("bot-offer").await?;
+    c.click("#bot-decline").await?;
+    c.until(
+        "the offer declined",
+        "return document.getElementById('bot-offer').hidden && !window.frontdesk.state().bot.offer",
+    )
+    .await?;
+
+    // A question the bot has no answer to: it says so, and offers a person.
+    let bot = c.ask_bot(UNKNOWN_QUESTION, 4).await?;
+    assert_eq!(bot["turns"][3]["answer"], Value::Null);
+    assert_eq!(
+        c.text("#bot-lines li[data-answer]:last-child .line-text")
+            .await?,
+        "Sorry, I have no answer to that."
+    );
+    c.view("bot-offer").await?;
+    assert_eq!(c.text("#bot-accept").await?, "Talk to a person");
+    assert_eq!(c.text("#bot-decline").await?, "Keep asking");
+
+    // Accepted: the customer waits for a person, with the waiting panel.
+    c.click("#bot-accept").await?;
+    c.view("menu-view").await?;
+    c.view("queue").await?;
+    c.first_in_queue().await?;
+
+    // The agent signs in: the thresholds are in the queue column.
+    let a = driver.agent(&ts, None).await?;
+    a.sign_in(AGENT.0, AGENT.1).await?;
+    a.until(
+        "the waiting customer",
+        "return window.frontdeskAgent.state().queue.length === 1",
+    )
+    .await?;
+    let line = thresholds_shown(&a, &ts).await?;
+    assert!(line.starts_with("Bot offers a person under 0."), "{line}");
+
+    // Idle: the customer comes with their conversation and its degrees.
+    a.click("#go-idle").await?;
+    a.until(
+        "the customer assigned",
+        "return window.frontdeskAgent.state().services.length === 1",
+    )
+    .await?;
+    c.view("chat-view").await?;
+    a.view("bot-log").await?;
+    let turns = ts.server.state().store.bot_turns(&consultation).await?;
+    let questions: Vec<&str> = turns.iter().map(|t| t.question.as_str()).collect();
+    assert_eq!(
+        questions,
+        [
+            GOOD_QUESTION,
+            "How can I pay?",
+            HOSTILE_QUESTION,
+            UNKNOWN_QUESTION
+        ],
+        "each question stored once"
+    );
+    let shown = a
+        .js(
+            "return Array.from(document.querySelectorAll('#bot-turns .bot-turn')).map((n) => [
+                n.querySelector('.bot-q').textContent,
+                n.querySelector('.degree-num').textContent,
+                n.dataset.offered === 'true',
+                (n.querySelector('.bot-entry') || {}).textContent || null,
+            ])",
+        )
+        .await?;
+    let want: Vec<Value> = turns
+        .iter()
+        .map(|t| {
+            json!([
+                t.question,
+                format!("{:.2}", t.degree),
+                t.offered,
+                t.answer_id
+            ])
+        })
+        .collect();
+    assert_eq!(shown, json!(want), "the bot conversation in the console");
+    assert_eq!(
+        a.js("return document.querySelector('#bot-turns .bot-turn').dataset.level")
+            .await?,
+        json!("high"),
+        "the good answer's degree is high"
+    );
+    assert_eq!(
+        a.js("return document.querySelector('#bot-turns .bot-turn:last-child').dataset.level")
+            .await?,
+        json!("low")
+    );
+    let mean = turns.iter().map(|t| t.degree).sum::<f64>() / 4.0;
+    let summary = a.text("#bot-summary .degree-chip").await?;
+    assert_eq!(summary, format!("mean {mean:.2}"));
+    assert!(
+        a.text("#bot-turns").await?.contains(HOSTILE_QUESTION),
+        "markup shown literally"
+    );
+    assert_eq!(
+        a.js("return document.querySelectorAll('#bot-turns img, #bot-turns b').length")
+            .await?,
+        json!(0)
+    );
+    assert!(!a.alert_open().await, "no alert opened");
+    // The agent is busy now: the thresholds follow.
+    thresholds_shown(&a, &ts).await?;
+
+    // Still one screen on a laptop.
+    let overflow = a
+        .js("return [document.documentElement.scrollHeight, document.documentElement.scrollWidth, innerHeight, innerWidth]")
+        .await?;
+    assert!(
+        overflow[0].as_u64() <= overflow[2].as_u64()
+            && overflow[1].as_u64() <= overflow[3].as_u64(),
+        "the console scrolls: {overflow}"
+    );
+    a.js("document.getAnimations().forEach((x) => { try { x.finish(); } catch (_) { x.cancel(); } }); return true")
+        .await?;
+    a.screenshot_to_docs("bot").await?;
+
+    c.close_clean("the customer's").await?;
+    a.close_clean("the agent's").await
+}
+
+/// The bot in Chinese: its texts, an inline error by code, a person asked for
+/// without an offer (the link that is always there), coming back to the bot
+/// while waiting, and a dropped connection in the bot's view.
+#[tokio::test]
+async fn the_bot_in_chinese_and_a_person_asked_for_outright() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server().await?;
+    load_demo_library(&ts).await?;
+    let c = driver.customer(&ts, Some("zh-CN")).await?;
+    assert_eq!(
+        c.text("#items button.item[data-item='ask'] .item-kind")
+            .await?,
+        "智能助手"
+    );
+    c.choose("ask").await?;
+    c.view("bot-view").await?;
+    assert_eq!(c.text("#bot-send").await?, "提问");
+    assert_eq!(c.text("#bot-human").await?, "转人工客服");
+    assert!(
+        c.text("#bot-lines .bot-intro")
+            .await?
+            .starts_with("请直接输入"),
+        "a word on what to ask"
+    );
+
+    let bot = c.ask_bot("手机丢了怎么办", 1).await?;
+    assert_eq!(bot["turns"][0]["entry"], json!("zh-lost-phone"));
+    assert_eq!(bot["offer"], json!(false));
+    assert_eq!(c.text("#bot-lines button.helped").await?, "有帮助");
+
+    // A question the server cannot read: said in the view, by its code, and the
+    // question goes back in the field.
+    c.js("const input = document.getElementById('bot-input');
+          input.value = '\\u0007\\u0007';
+          document.getElementById('bot-form').requestSubmit();
+          return true")
+        .await?;
+    c.until(
+        "the inline error",
+        "return document.getElementById('bot-error').textContent === '无法识别该问题，请换一种说法。'",
+    )
+    .await?;
+    assert_eq!(
+        c.js("return [document.getElementById('bot-input').value, window.frontdesk.state().asks.length]")
+            .await?,
+        json!(["\u{7}\u{7}", 0])
+    );
+    assert_eq!(
+        c.js("return document.getElementById('error').hidden")
+            .await?,
+        json!(true),
+        "not in the page's banner"
+    );
+
+    // A person, asked for outright: the waiting panel.
+    c.click("#bot-human").await?;
+    c.view("queue").await?;
+    c.first_in_queue().await?;
+    assert_eq!(c.text("#queue-title").await?, "正在为您转接人工客服");
+    let turns = ts
+        .server
+        .state()
+        .store
+        .bot_turns(&c.consultation().await?)
+        .await?;
+    assert_eq!(turns.len(), 1, "the unreadable question was not stored");
+
+    // Back to the bot while waiting: it says so, and its link leads back to the
+    // waiting panel instead of asking again.
+    c.choose("ask").await?;
+    c.view("bot-view").await?;
+    c.until(
+        "the place in line in the bot's view",
+        "return document.getElementById('bot-status').textContent === '正在等待人工客服：您排在第 1 位。'",
+    )
+    .await?;
+    assert!(!c.displayed("#bot-offer").await?);
+
+    // The network drops in the bot's view: it resumes there, the conversation kept.
+    c.js("window.frontdesk.dropConnection(); return true")
+        .await?;
+    c.bot_answered(1).await?;
+    assert_eq!(c.state().await?["view"], json!("bot"));
+
+    c.click("#bot-human").await?;
+    c.view("queue").await?;
+    c.screen(MAIN_TITLE).await?;
+    assert_eq!(
+        c.js("return document.getElementById('error').hidden")
+            .await?,
+        json!(true),
+        "no second request for a person, no error"
+    );
+    c.close_clean("the customer's").await
 }
 
 /// Reads messages until `pick` takes one, failing after [`WAIT`].

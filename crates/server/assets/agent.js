@@ -8,7 +8,12 @@
 // are kept in an outbox until `said` and sent again under the same id after a
 // reconnect, so a flaky network neither loses nor doubles one.
 //
-// Server text (names, phones, chat) is only ever put in the page with textContent.
+// A customer who comes from the answer bot brings the conversation with it
+// (`service.bot`): shown above the chat with each answer's matching degree. The
+// queue column shows the bot's live hand-off thresholds (`queue.handoff`).
+//
+// Server text (names, phones, chat, questions, answers) is only ever put in the
+// page with textContent.
 // What the customer page does alike is in common.js, loaded before this.
 'use strict';
 
@@ -17,6 +22,10 @@
   const { RETRY_FIRST_MS, PING_MS, $, el, showError, hideError } = common;
 
   const TICK_MS = 1000;
+  // Matching degrees are calibrated: about the chance that the answer is right.
+  // Under 0.5 a wrong answer is the likelier (low); from 0.8 it is rarely wrong (high).
+  const DEGREE_LOW = 0.5;
+  const DEGREE_HIGH = 0.8;
   const NOTICE_MS = 8000;
   // Set after signing in, cleared on signing out: whether opening the page should
   // try the session cookie before asking to sign in. Not a secret (the cookie is
@@ -97,6 +106,17 @@
       kind_chat: 'chat',
       kind_voice: 'call',
       kind_bot: 'assistant',
+      botTitle: 'Bot conversation',
+      botQuestions: (n) => (n === 1 ? '1 question' : `${n} questions`),
+      botMean: (m) => `mean ${m}`,
+      botOffered: 'A person was offered',
+      botNoAnswer: 'No answer',
+      degree: (d) => `Matching degree ${d}`,
+      showAnswer: 'Show the whole answer',
+      handoff: (single, mean, pressure) => `Bot offers a person under ${single} (mean ${mean}) · pressure ${pressure}`,
+      handoffHint: 'The bot offers a person when an answer’s matching degree is under the first figure, '
+        + 'or the mean of the conversation is under the second. Both rise when agents are idle and fall '
+        + 'when they are swamped (pressure 0 to 1).',
       errors: {
         not_your_customer: 'That customer is no longer yours.',
         rate_limited: 'Too fast: wait a moment.',
@@ -175,6 +195,16 @@
       kind_chat: '在线客服',
       kind_voice: '电话',
       kind_bot: '智能助手',
+      botTitle: '机器人对话',
+      botQuestions: (n) => `${n} 个问题`,
+      botMean: (m) => `平均 ${m}`,
+      botOffered: '已提议转人工',
+      botNoAnswer: '无回答',
+      degree: (d) => `匹配度 ${d}`,
+      showAnswer: '显示完整回答',
+      handoff: (single, mean, pressure) => `匹配度低于 ${single}（平均低于 ${mean}）时提议转人工 · 压力 ${pressure}`,
+      handoffHint: '当某个回答的匹配度低于第一个数值，或整段对话的平均匹配度低于第二个数值时，机器人会提议转人工。'
+        + '客服空闲时两个数值升高，客服繁忙时降低（压力从 0 到 1）。',
       errors: {
         not_your_customer: '该客户已不由您接待。',
         rate_limited: '操作过快，请稍候。',
@@ -193,7 +223,8 @@
     token: null,         // the login token, kept in memory only (the cookie is what counts)
     agent: null,         // { id, username, name, chat_capacity }
     me: 'offline',       // idle | busy | away | offline
-    queue: { length: 0, waiting: [], idle: 0, busy: 0, away: 0 },
+    // `handoff`: the bot's thresholds { single, mean, pressure }, or null.
+    queue: { length: 0, waiting: [], idle: 0, busy: 0, away: 0, handoff: null },
     // Customers in hand by service id, in the order they came:
     // { view (the ServiceView), lines: Map seq → line, online, unread, fresh, ending, draft }.
     services: new Map(),
@@ -392,8 +423,18 @@
       idle: Number(queue.idle) || 0,
       busy: Number(queue.busy) || 0,
       away: Number(queue.away) || 0,
+      handoff: handoffOf(queue.handoff),
     };
     renderQueue();
+  }
+
+  function handoffOf(h) {
+    if (!h || typeof h !== 'object') return null;
+    const single = Number(h.single);
+    const mean = Number(h.mean);
+    const pressure = Number(h.pressure);
+    if (![single, mean, pressure].every(Number.isFinite)) return null;
+    return { single, mean, pressure };
   }
 
   function onAssigned(view) {
@@ -618,7 +659,7 @@
     conn.stop();
     Object.assign(state, {
       token: null, agent: null, me: 'offline', active: null, everWelcomed: false,
-      queue: { length: 0, waiting: [], idle: 0, busy: 0, away: 0 },
+      queue: { length: 0, waiting: [], idle: 0, busy: 0, away: 0, handoff: null },
     });
     state.services = new Map();
     says.length = 0;
@@ -759,6 +800,30 @@
     const more = q.length - q.waiting.length;
     $('queue-more').hidden = more <= 0;
     $('queue-more').textContent = more > 0 ? t('queueMore', more) : '';
+    renderHandoff();
+  }
+
+  // The bot's live thresholds, and the pressure that set them as a small bar.
+  function renderHandoff() {
+    const h = state.queue.handoff;
+    $('handoff').hidden = !h;
+    if (!h) return;
+    $('handoff-text').textContent = t('handoff', fixed(h.single), fixed(h.mean), fixed(h.pressure));
+    $('handoff').title = t('handoffHint');
+    const pressure = Math.min(1, Math.max(0, h.pressure));
+    const fill = $('pressure-fill');
+    fill.style.width = `${Math.round(pressure * 100)}%`;
+    fill.dataset.pressure = pressure < 1 / 3 ? 'low' : (pressure < 2 / 3 ? 'medium' : 'high');
+  }
+
+  // "0.50": degrees, thresholds and pressure all read as two decimals.
+  function fixed(x) {
+    return Number(x).toFixed(2);
+  }
+
+  function degreeLevel(d) {
+    if (d < DEGREE_LOW) return 'low';
+    return d < DEGREE_HIGH ? 'medium' : 'high';
   }
 
   // Every second: the clocks move.
@@ -842,7 +907,63 @@
       viewed.append(li);
     }
     $('viewed-empty').hidden = items.length > 0;
+    renderBotLog(v);
     renderTranscript(true);
+  }
+
+  // What the customer asked the bot before reaching a person: each question, the
+  // library entry and the answer they saw (two lines, the rest on demand), and the
+  // matching degree as a figure and a bar; turns after which a person was offered
+  // are marked.
+  function renderBotLog(v) {
+    const turns = Array.isArray(v.bot) ? v.bot : [];
+    $('bot-log').hidden = turns.length === 0;
+    const list = $('bot-turns');
+    list.textContent = '';
+    if (turns.length === 0) return;
+    const summary = $('bot-summary');
+    summary.textContent = '';
+    summary.append(el('span', {}, t('botQuestions', turns.length)));
+    if (typeof v.bot_mean === 'number') {
+      summary.append(el('span', { class: 'degree-chip', 'data-level': degreeLevel(v.bot_mean) }, t('botMean', fixed(v.bot_mean))));
+    }
+    for (const turn of turns) {
+      const degree = Number(turn.degree) || 0;
+      const level = degreeLevel(degree);
+      const li = el('li', { class: 'bot-turn', 'data-level': level, 'data-offered': turn.offered ? 'true' : 'false' });
+      const head = el('div', { class: 'bot-turn-head' });
+      head.append(el('p', { class: 'bot-q' }, String(turn.question)));
+      const meter = el('span', { class: 'degree', 'data-level': level, title: t('degree', fixed(degree)) });
+      const bar = el('span', { class: 'degree-bar', 'aria-hidden': 'true' });
+      const fill = el('span', { class: 'degree-fill' });
+      fill.style.width = `${Math.round(Math.min(1, Math.max(0, degree)) * 100)}%`;
+      bar.append(fill);
+      meter.append(bar);
+      meter.append(el('span', { class: 'degree-num' }, fixed(degree)));
+      head.append(meter);
+      li.append(head);
+      const answer = el('p', { class: 'bot-a' });
+      if (typeof turn.entry === 'string') answer.append(el('span', { class: 'bot-entry' }, turn.entry));
+      if (typeof turn.answer === 'string') {
+        const text = el('span', { class: 'bot-a-text' }, turn.answer);
+        answer.append(text);
+        // Clamped to two lines; a click (or Enter) shows the whole answer.
+        answer.setAttribute('role', 'button');
+        answer.setAttribute('tabindex', '0');
+        answer.setAttribute('aria-expanded', 'false');
+        answer.title = t('showAnswer');
+      } else {
+        answer.append(el('span', { class: 'bot-a-text none' }, t('botNoAnswer')));
+      }
+      li.append(answer);
+      if (turn.offered) li.append(el('p', { class: 'bot-offered' }, t('botOffered')));
+      list.append(li);
+    }
+  }
+
+  function toggleAnswer(node) {
+    const open = node.getAttribute('aria-expanded') !== 'true';
+    node.setAttribute('aria-expanded', open ? 'true' : 'false');
   }
 
   function renderTranscript(toBottom) {
@@ -906,6 +1027,18 @@
       conn.start();
     });
 
+    $('bot-turns').addEventListener('click', (ev) => {
+      const answer = ev.target.closest('.bot-a[role="button"]');
+      if (answer) toggleAnswer(answer);
+    });
+    $('bot-turns').addEventListener('keydown', (ev) => {
+      const answer = ev.target.closest('.bot-a[role="button"]');
+      if (answer && (ev.key === 'Enter' || ev.key === ' ')) {
+        ev.preventDefault();
+        toggleAnswer(answer);
+      }
+    });
+
     $('tabs').addEventListener('click', (ev) => {
       const tab = ev.target.closest('button.tab');
       if (tab) select(tab.dataset.service);
@@ -960,6 +1093,7 @@
         busy: state.queue.busy,
         away: state.queue.away,
         waiting: state.queue.waiting.map((w) => ({ consultation: w.consultation, phone: w.phone, tier: w.tier })),
+        handoff: state.queue.handoff && Object.assign({}, state.queue.handoff),
       },
       active: state.active,
       services: Array.from(state.services.values()).map((s) => ({
@@ -970,6 +1104,10 @@
         online: s.online,
         unread: s.unread,
         viewed: (s.view.viewed || []).map((v) => v.item),
+        bot: (Array.isArray(s.view.bot) ? s.view.bot : []).map((b) => ({
+          question: b.question, entry: b.entry || null, degree: b.degree, offered: !!b.offered,
+        })),
+        botMean: typeof s.view.bot_mean === 'number' ? s.view.bot_mean : null,
         lines: common.inOrder(s.lines)
           .map((l) => ({ seq: l.seq, from: l.from, text: l.text, id: l.id })),
       })),

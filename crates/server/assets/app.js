@@ -13,6 +13,15 @@
 // go again under the same ids, which the server recognises (PROTOCOL.md, "Chat
 // with an agent").
 //
+// Choosing a bot item opens the answer bot (its own view, from `bot_opened`).
+// Questions are handled like chat messages: each has an id of ours and stays in
+// an outbox (kept in sessionStorage) until `bot_answer` names it, and goes again
+// under the same id after a reconnect. `human` (accepting the bot's offer of a
+// person, or asking outright) is a numbered request like `select`: it leads to the
+// waiting panel, then the chat. Answers may be Markdown: they are shown as text
+// with their line breaks, `code` and **bold** made into elements whose text is
+// set with textContent, nothing else.
+//
 // Server text (menu titles, content) is only ever put in the page with textContent.
 // What the agent console does alike is in common.js, loaded before this.
 'use strict';
@@ -29,6 +38,13 @@
   const KEY_REQ = 'frontdesk.req';
   // Chat messages not yet acknowledged (`said`), so a reload cannot lose one.
   const KEY_SAYS = 'frontdesk.says';
+  // Questions to the bot not yet answered (`bot_answer`), for the same reason.
+  const KEY_ASKS = 'frontdesk.asks';
+  // Set while the bot's view is (to be) shown, to the bot item's title: a reload
+  // or a resume brings the customer back to it rather than to the menu.
+  const KEY_BOT = 'frontdesk.bot';
+  // Answers the customer said helped, so their buttons stay thanked after a reload.
+  const KEY_HELPED = 'frontdesk.helped';
 
   const TICK_MS = 2000;
 
@@ -86,6 +102,33 @@
       sending: 'Sending…',
       agentOffline: 'The agent lost their connection. Please wait, they should be back shortly.',
       chatStarted: (name) => `${name} joined the chat.`,
+      botTitle: 'Ask a question',
+      botSub: 'Answers from our assistant',
+      botMenu: 'Menu',
+      botConversation: 'Questions and answers',
+      botIntro: 'Ask in your own words, for example “When is my bill due?”',
+      questionLabel: 'Your question',
+      questionPlaceholder: 'Type your question',
+      ask: 'Ask',
+      noAnswer: 'Sorry, I have no answer to that.',
+      helped: 'That helped',
+      helpedThanks: 'Thanks for letting us know.',
+      offerText: 'Would you like to talk to a person?',
+      offerAccept: 'Talk to a person',
+      offerDecline: 'Keep asking',
+      preferPerson: 'Prefer a person?',
+      talkToPerson: 'Talk to a person',
+      botConnecting: 'Connecting you with a person…',
+      botWaiting: (n) => `You are waiting for a person: number ${n} in line.`,
+      botChatting: 'A person is chatting with you: choose “Talk to a person” to go back to the chat.',
+      botErrors: {
+        bot_not_open: 'The assistant is closed. Choose it in the menu to ask again.',
+        no_offer: 'The offer of a person has lapsed. You can still choose “Talk to a person”.',
+        unknown_question: 'That answer could not be found.',
+        invalid_message: 'That question could not be read. Please write it another way.',
+        already_waiting: 'You are already waiting for, or talking with, a person.',
+        internal: 'Something went wrong on our side. Please try again.',
+      },
       notices: {
         left_queue: 'You stopped waiting for an agent.',
         already_waiting: 'You are already waiting for an agent.',
@@ -113,6 +156,9 @@
         already_started: EN_PROTOCOL_ERROR,
         not_queued: 'You are no longer waiting for an agent.',
         not_in_chat: 'The chat has ended; your message was not sent.',
+        bot_not_open: 'The assistant is closed. Choose it in the menu to ask again.',
+        no_offer: 'The offer of a person has lapsed.',
+        unknown_question: 'That answer could not be found.',
       },
     },
     zh: {
@@ -160,6 +206,33 @@
       sending: '正在发送…',
       agentOffline: '客服的连接已断开，请稍候，客服很快会回来。',
       chatStarted: (name) => `${name} 已加入对话。`,
+      botTitle: '提问',
+      botSub: '智能助手为您解答',
+      botMenu: '菜单',
+      botConversation: '问答',
+      botIntro: '请直接输入您的问题，例如“每月几号交话费？”',
+      questionLabel: '您的问题',
+      questionPlaceholder: '请输入您的问题',
+      ask: '提问',
+      noAnswer: '抱歉，我暂时无法回答这个问题。',
+      helped: '有帮助',
+      helpedThanks: '感谢您的反馈。',
+      offerText: '需要为您转接人工客服吗？',
+      offerAccept: '转人工客服',
+      offerDecline: '继续提问',
+      preferPerson: '想和人工客服沟通？',
+      talkToPerson: '转人工客服',
+      botConnecting: '正在为您转接人工客服…',
+      botWaiting: (n) => `正在等待人工客服：您排在第 ${n} 位。`,
+      botChatting: '人工客服正在为您服务：选择“转人工客服”回到对话。',
+      botErrors: {
+        bot_not_open: '智能助手已关闭，请在菜单中重新选择后提问。',
+        no_offer: '人工转接的提议已失效，您仍可选择“转人工客服”。',
+        unknown_question: '找不到该回答。',
+        invalid_message: '无法识别该问题，请换一种说法。',
+        already_waiting: '您已在等待人工客服，或正在与人工客服沟通。',
+        internal: '服务出现问题，请重试。',
+      },
       notices: {
         left_queue: '您已取消等待人工客服。',
         already_waiting: '您已在等待人工客服。',
@@ -187,6 +260,9 @@
         already_started: ZH_PROTOCOL_ERROR,
         not_queued: '您已不在等待队列中。',
         not_in_chat: '对话已结束，您的消息未发送。',
+        bot_not_open: '智能助手已关闭，请在菜单中重新选择后提问。',
+        no_offer: '人工转接的提议已失效。',
+        unknown_question: '找不到该回答。',
       },
     },
   };
@@ -201,10 +277,11 @@
     get(key) { try { return sessionStorage.getItem(key); } catch (_) { return null; } },
     set(key, value) { try { sessionStorage.setItem(key, String(value)); } catch (_) { /* see above */ } },
     clear() {
-      for (const key of [KEY_TOKEN, KEY_CONSULTATION, KEY_REQ, KEY_SAYS]) {
-        try { sessionStorage.removeItem(key); } catch (_) { /* see above */ }
+      for (const key of [KEY_TOKEN, KEY_CONSULTATION, KEY_REQ, KEY_SAYS, KEY_ASKS, KEY_BOT, KEY_HELPED]) {
+        this.remove(key);
       }
     },
+    remove(key) { try { sessionStorage.removeItem(key); } catch (_) { /* see above */ } },
   };
 
   // ---------------------------------------------------------------- state
@@ -227,6 +304,14 @@
     // Chatting with an agent: { service, agent: {id, name}, lines: Map seq → line,
     // online, stale }, or null.
     chat: null,
+    // The answer bot, once opened in this consultation: { item, title, turns: Map
+    // seq → {id, seq, question, answer: {entry, text} or null}, offer (a person is
+    // on offer), stale (not yet confirmed by this connection), handing (`human`
+    // asked, no `queued` yet), helped: Set of question ids, helping: Set of ids
+    // whose `helped` awaits `noted`, error: inline error text }, or null.
+    bot: null,
+    // The customer chose the bot and has not left it: `bot_opened` shows its view.
+    wantBot: false,
   };
 
   // Chat messages the server has not acknowledged yet, oldest first:
@@ -236,6 +321,11 @@
   // are sent again under the same id, which the server recognises.
   const says = [];
   const nextSayId = common.messageIds('c');
+  // Questions to the bot not answered yet, oldest first: { id, text, sent }. Kept
+  // like `says`: until `bot_answer` (or an error naming the id), sent again under
+  // the same id after a reconnect, which the server answers once.
+  const asks = [];
+  const nextAskId = common.messageIds('q');
   // After a resume the server tells again whether we wait or chat (`queued`,
   // `agent_joined`); what it does not confirm within this long is over.
   const CONFIRM_MS = 3000;
@@ -323,6 +413,7 @@
       this.tickTimer = null;
       for (const e of outbox) e.sent = false;
       for (const m of says) m.sent = false;
+      for (const a of asks) a.sent = false;
       onDisconnected();
     },
 
@@ -431,6 +522,10 @@
       case 'said': onSaid(msg); break;
       case 'agent_status': onAgentStatus(msg); break;
       case 'service_ended': onServiceEnded(msg); break;
+      case 'bot_opened': onBotOpened(msg); break;
+      case 'bot_answer': onBotAnswer(msg); break;
+      case 'offer_declined': onOfferDeclined(); break;
+      case 'noted': onNoted(msg); break;
       case 'error': onError(msg); break;
       default: break; // pong: hearing it was the point
     }
@@ -464,23 +559,28 @@
     // Waiting or chatting before the connection dropped: the server says again
     // which (`queued` or `agent_joined` follow the welcome). Until it does, what is
     // on display stays, so a resume does not flash the menu in the middle of a chat.
+    // The bot, if it was open, is confirmed by `bot_opened` right after the welcome.
     if (first) {
       state.queue = null;
       state.chat = null;
+      state.bot = null;
     }
     if (state.queue) state.queue.stale = true;
     if (state.chat) state.chat.stale = true;
+    if (state.bot) state.bot.stale = true;
     clearTimeout(confirmTimer);
-    confirmTimer = (state.queue || state.chat || says.length)
+    confirmTimer = (state.queue || state.chat || state.bot || says.length || asks.length)
       ? setTimeout(dropUnconfirmed, CONFIRM_MS) : null;
 
     const inChat = state.view === 'chat' && state.chat;
-    const moved = !state.screen || state.screen.menu !== msg.screen.menu || (state.view !== 'menu' && !inChat);
+    const inBot = state.view === 'bot' && state.bot;
+    const away = inChat || inBot; // a view of its own stays on display
+    const moved = !state.screen || state.screen.menu !== msg.screen.menu || (state.view !== 'menu' && !away);
     if (first) hideError();
     setStatus('');
     if (moved) showAnswer(null, null);
-    if (!inChat) showView('menu');
-    renderScreen(msg.screen, moved && !inChat);
+    if (!away) showView('menu');
+    renderScreen(msg.screen, moved && !away);
     renderQueue();
     flush();
     updateControls();
@@ -500,6 +600,11 @@
     }
     // Messages kept over a reload for a chat that did not come back.
     if (!state.chat && says.length) dropSays();
+    if (state.bot && state.bot.stale) {
+      state.bot = null;
+      if (state.view === 'bot') showView('menu');
+    }
+    if (!state.bot && asks.length) dropAsks();
   }
 
   function onScreen(msg) {
@@ -532,6 +637,9 @@
   // ---------------------------------------------------------------- queue and chat
 
   function onQueued(msg) {
+    // The answer to `human`: the customer sees their place in the waiting panel.
+    const handing = !!(state.bot && state.bot.handing);
+    if (state.bot) state.bot.handing = false;
     state.queue = {
       position: Number(msg.position) || 0,
       waiting: Number(msg.waiting) || 0,
@@ -546,7 +654,9 @@
       dropSays();
     }
     if (state.view === 'chat') showView('menu');
+    if (handing && state.view === 'bot') leaveBot();
     renderQueue();
+    renderBot(false);
   }
 
   function onAgentJoined(msg) {
@@ -557,6 +667,8 @@
     chat.stale = false;
     state.chat = chat;
     state.queue = null;
+    if (state.bot) state.bot.handing = false;
+    setWantBot(false);
     renderQueue();
     // Messages written in an earlier chat that ended meanwhile are not for this agent.
     for (let i = says.length - 1; i >= 0; i -= 1) {
@@ -687,6 +799,255 @@
     showError(errorText(msg.error, msg.message));
   }
 
+  // ---------------------------------------------------------------- the answer bot
+
+  // Errors after which the connection closes or the consultation is over: handled
+  // as everywhere, not as a refusal shown in the bot's view.
+  const CLOSING_CODES = ['unknown_resume_token', 'consultation_ended', 'superseded', 'shutting_down',
+    'idle_timeout', 'unsupported_protocol'];
+
+  function itemOnScreen(id) {
+    const items = (state.screen && state.screen.items) || [];
+    return items.find((i) => i.id === id) || null;
+  }
+
+  function kindOf(id) {
+    const item = itemOnScreen(id);
+    return item ? String(item.kind) : '';
+  }
+
+  function itemTitle(id) {
+    const item = itemOnScreen(id);
+    return item ? String(item.title) : '';
+  }
+
+  function setWantBot(on, title) {
+    state.wantBot = on;
+    if (on) store.set(KEY_BOT, title || '');
+    else store.remove(KEY_BOT);
+  }
+
+  // The bot's text for an error, else the page's.
+  function botErrorText(code, message) {
+    return STRINGS[LANG].botErrors[code] || errorText(code, message);
+  }
+
+  function onBotOpened(msg) {
+    const item = typeof msg.item === 'string' ? msg.item : '';
+    const bot = state.bot || {
+      turns: new Map(), helped: loadHelped(), helping: new Set(), offer: false, handing: false, error: '',
+    };
+    bot.item = item;
+    bot.title = itemTitle(item) || bot.title || store.get(KEY_BOT) || '';
+    // The whole conversation so far: it replaces what we had.
+    bot.turns = new Map();
+    for (const turn of Array.isArray(msg.turns) ? msg.turns : []) {
+      if (turn && typeof turn.seq === 'number') bot.turns.set(turn.seq, turn);
+    }
+    // Questions whose answer was lost with the connection are stored: they leave
+    // the outbox (the server would answer a resend the same, but no need).
+    const stored = new Set(Array.from(bot.turns.values(), (x) => x.id));
+    for (let i = asks.length - 1; i >= 0; i -= 1) {
+      if (stored.has(asks[i].id)) asks.splice(i, 1);
+    }
+    saveAsks();
+    bot.offer = !!msg.offer;
+    bot.stale = false;
+    state.bot = bot;
+    if (state.wantBot && state.view !== 'chat') {
+      const opened = state.view !== 'bot';
+      hideError();
+      showView('bot');
+      renderBot(true);
+      updateControls();
+      if (opened) $('bot-title').focus();
+    } else {
+      renderBot(false);
+    }
+    flushAsks();
+    resendHelped();
+  }
+
+  function onBotAnswer(msg) {
+    const i = asks.findIndex((a) => a.id === msg.id);
+    const mine = i >= 0 ? asks.splice(i, 1)[0] : null;
+    if (mine) saveAsks();
+    const bot = state.bot;
+    if (!bot || typeof msg.seq !== 'number') return;
+    const known = bot.turns.get(msg.seq);
+    const question = mine ? mine.text : (known ? known.question : null);
+    if (question === null) return;
+    const answer = msg.answer && typeof msg.answer.text === 'string' ? msg.answer : null;
+    bot.turns.set(msg.seq, { id: msg.id, seq: msg.seq, question, answer });
+    // A resend's answer tells the offer as it was then; `bot_opened` told it as it is.
+    if (!msg.duplicate) bot.offer = !!msg.offer;
+    bot.error = '';
+    renderBot(true);
+  }
+
+  function onOfferDeclined() {
+    if (!state.bot) return;
+    state.bot.offer = false;
+    renderBot(false);
+  }
+
+  function onNoted(msg) {
+    if (!state.bot) return;
+    state.bot.helping.delete(msg.id);
+    state.bot.helped.add(msg.id);
+    saveHelped();
+    renderBot(false);
+  }
+
+  function ask(text) {
+    if (!state.bot) return;
+    asks.push({ id: nextAskId(), text, sent: false });
+    saveAsks();
+    state.bot.error = '';
+    flushAsks();
+    renderBot(true);
+  }
+
+  // Questions go out only to a bot this connection has confirmed (`bot_opened`).
+  function flushAsks() {
+    if (!conn.ready() || !state.bot || state.bot.stale) return;
+    const wait = holdUntil - Date.now();
+    if (wait > 0) {
+      setTimeout(flushAsks, wait);
+      return;
+    }
+    for (const a of asks) {
+      if (a.sent) continue;
+      a.sent = conn.send({ type: 'ask', id: a.id, text: a.text });
+      if (!a.sent) return;
+    }
+  }
+
+  function saveAsks() {
+    store.set(KEY_ASKS, JSON.stringify(asks.map((a) => ({ id: a.id, text: a.text }))));
+  }
+
+  function loadAsks() {
+    let saved = [];
+    try { saved = JSON.parse(store.get(KEY_ASKS) || '[]'); } catch (_) { saved = []; }
+    asks.length = 0;
+    for (const a of Array.isArray(saved) ? saved : []) {
+      if (a && typeof a.id === 'string' && typeof a.text === 'string') asks.push({ id: a.id, text: a.text, sent: false });
+    }
+  }
+
+  function dropAsks() {
+    asks.length = 0;
+    saveAsks();
+  }
+
+  // An error naming a question answers it.
+  function onAskError(msg) {
+    const i = asks.findIndex((a) => a.id === msg.id);
+    if (msg.error === 'rate_limited') {
+      // Not stored: the same question goes again, under the same id, after the wait.
+      holdUntil = Math.max(holdUntil, Date.now() + (Number(msg.retry_after_ms) || 1000));
+      asks[i].sent = false;
+      flushAsks();
+      return;
+    }
+    const gone = asks.splice(i, 1)[0];
+    saveAsks();
+    // Not asked: the question goes back in the field (unless something new is there).
+    const input = $('bot-input');
+    if (!input.value.trim()) {
+      input.value = gone.text;
+      fitInput(input);
+    }
+    if (state.bot) {
+      state.bot.error = botErrorText(msg.error, msg.message);
+      renderBot(false);
+    } else {
+      showError(errorText(msg.error, msg.message));
+    }
+  }
+
+  function helped(id) {
+    const bot = state.bot;
+    if (!bot || typeof id !== 'string' || bot.helped.has(id) || bot.helping.has(id) || state.ending) return;
+    bot.helping.add(id);
+    if (!bot.stale) conn.send({ type: 'helped', id });
+    renderBot(false);
+  }
+
+  // Feedback not yet `noted` goes again (it is recorded once however often it comes).
+  function resendHelped() {
+    if (!conn.ready() || !state.bot || state.bot.stale) return;
+    for (const id of state.bot.helping) conn.send({ type: 'helped', id });
+  }
+
+  function onHelpedError(msg) {
+    const bot = state.bot;
+    if (msg.error === 'rate_limited') {
+      holdUntil = Math.max(holdUntil, Date.now() + (Number(msg.retry_after_ms) || 1000));
+      setTimeout(resendHelped, holdUntil - Date.now());
+      return;
+    }
+    bot.helping.delete(msg.id);
+    bot.error = botErrorText(msg.error, msg.message);
+    renderBot(false);
+  }
+
+  function saveHelped() {
+    if (state.bot) store.set(KEY_HELPED, JSON.stringify(Array.from(state.bot.helped)));
+  }
+
+  function loadHelped() {
+    let saved = [];
+    try { saved = JSON.parse(store.get(KEY_HELPED) || '[]'); } catch (_) { saved = []; }
+    return new Set((Array.isArray(saved) ? saved : []).filter((id) => typeof id === 'string'));
+  }
+
+  // "Talk to a person": accept the offer, or ask outright. Already waiting or
+  // chatting, it shows that instead of asking again.
+  function askHuman() {
+    const bot = state.bot;
+    if (!bot || state.ending) return;
+    if (state.chat) {
+      setWantBot(false);
+      showView('chat');
+      renderChat(true);
+      return;
+    }
+    if (state.queue) {
+      leaveBot();
+      return;
+    }
+    if (bot.handing) return;
+    bot.handing = true;
+    bot.error = '';
+    request('human');
+    renderBot(false);
+  }
+
+  // "Keep asking": not kept for later like a question; it needs the connection.
+  function decline() {
+    const bot = state.bot;
+    if (!bot || !bot.offer || state.ending || bot.stale) return;
+    if (!conn.ready() || !conn.send({ type: 'decline' })) return;
+    // The bar goes at once; `offer_declined` (or `no_offer`) confirms it.
+    bot.offer = false;
+    bot.error = '';
+    renderBot(false);
+    $('bot-input').focus();
+  }
+
+  // Back to the menu (with the waiting panel when waiting); the bot stays open
+  // and choosing its item again shows the conversation.
+  function leaveBot() {
+    setWantBot(false);
+    showView('menu');
+    renderQueue();
+    updateControls();
+    window.scrollTo(0, 0);
+    $('menu-title').focus();
+  }
+
   function onAck(req) {
     if (typeof req !== 'number') return;
     removeThrough(req);
@@ -714,7 +1075,21 @@
     const req = typeof msg.req === 'number' ? msg.req : null;
 
     if (typeof msg.id === 'string') {
-      onSayError(msg);
+      // The id names a question (`ask`), an answer's feedback (`helped`) or a
+      // chat message.
+      if (asks.some((a) => a.id === msg.id)) onAskError(msg);
+      else if (state.bot && state.bot.helping.has(msg.id)) onHelpedError(msg);
+      else onSayError(msg);
+      return;
+    }
+
+    if (code === 'no_offer') {
+      // `decline` with nothing on offer (it lapsed meanwhile): nothing to decline.
+      if (state.bot) {
+        state.bot.offer = false;
+        state.bot.error = botErrorText(code, msg.message);
+        renderBot(false);
+      }
       return;
     }
 
@@ -735,6 +1110,13 @@
         // answered `said` with `duplicate`), so every unacknowledged one goes again.
         for (const m of says) m.sent = false;
         flushSays();
+        // The same for questions (a stored one is answered with `duplicate`) and
+        // for feedback (recorded once however often it is sent).
+        for (const a of asks) a.sent = false;
+        setTimeout(() => {
+          flushAsks();
+          resendHelped();
+        }, holdUntil - Date.now());
       }
       if (req === null && !conn.welcomed) {
         // The hello itself was refused: say it again on the same socket.
@@ -748,11 +1130,27 @@
 
     if (req !== null) {
       const i = outbox.findIndex((e) => e.req === req);
+      let refused = null;
       if (i >= 0) {
-        if (outbox[i].msg.type === 'end') state.ending = false;
+        refused = outbox[i].msg;
+        if (refused.type === 'end') state.ending = false;
         outbox.splice(i, 1);
       }
       flush(); // the error answered it: the next queued request may go now
+      // The bot item could not be chosen: its view does not open.
+      if (refused && refused.type === 'select' && kindOf(refused.item) === 'bot') setWantBot(false);
+      // `human` refused (e.g. already waiting): said in the bot's view, where it was asked.
+      if (refused && refused.type === 'human' && !CLOSING_CODES.includes(code)) {
+        if (state.bot) {
+          state.bot.handing = false;
+          state.bot.error = botErrorText(code, msg.message);
+          renderBot(false);
+        } else {
+          showError(errorText(code, msg.message));
+        }
+        updateControls();
+        return;
+      }
     }
 
     switch (code) {
@@ -807,7 +1205,7 @@
 
   // The socket closed without us asking.
   function onDisconnected() {
-    if (state.token && (state.view === 'menu' || state.view === 'loading' || state.view === 'chat')) {
+    if (state.token && ['menu', 'loading', 'chat', 'bot'].includes(state.view)) {
       setStatus(t('reconnecting'));
       conn.retry();
     } else if (state.starting) {
@@ -822,9 +1220,11 @@
     outbox.length = 0;
     Object.assign(state, {
       token: null, consultation: null, screen: null, screenKey: '',
-      lastShown: 0, lastAck: 0, counter: 0, ending: false, queue: null, chat: null,
+      lastShown: 0, lastAck: 0, counter: 0, ending: false, queue: null, chat: null, bot: null,
+      wantBot: false,
     });
     says.length = 0;
+    asks.length = 0;
     holdUntil = 0;
   }
 
@@ -836,7 +1236,10 @@
     state.ending = false;
     state.queue = null;
     state.chat = null;
+    state.bot = null;
+    state.wantBot = false;
     says.length = 0;
+    asks.length = 0;
     clearTimeout(confirmTimer);
     confirmTimer = null;
     renderQueue();
@@ -867,14 +1270,15 @@
 
   const VIEWS = {
     start: 'start-view', loading: 'loading-view', menu: 'menu-view', chat: 'chat-view',
-    done: 'done', superseded: 'superseded-view',
+    bot: 'bot-view', done: 'done', superseded: 'superseded-view',
   };
 
   function showView(name) {
     state.view = name;
     for (const [key, id] of Object.entries(VIEWS)) $(id).hidden = key !== name;
-    // The chat fills the screen, its field at the bottom like any messenger's.
-    document.body.classList.toggle('chatting', name === 'chat');
+    // The chat and the bot fill the screen, their field at the bottom like any
+    // messenger's.
+    document.body.classList.toggle('chatting', name === 'chat' || name === 'bot');
   }
 
   function showStart() {
@@ -1066,6 +1470,73 @@
     return li;
   }
 
+  // The bot's view: the conversation (stored turns by seq, then our questions on
+  // their way), what stands with a person, the offer, an inline error.
+  function renderBot(toBottom) {
+    const bot = state.bot;
+    if (!bot) return;
+    $('bot-title').textContent = bot.title || t('botTitle');
+    const list = $('bot-lines');
+    const pending = asks.map((a) => ({ id: a.id, question: a.text }));
+    common.showLines(list, bot.turns, pending, renderTurn, toBottom);
+    if (bot.turns.size === 0 && pending.length === 0) list.append(el('li', { class: 'bot-intro' }, t('botIntro')));
+    let status = '';
+    if (state.chat) status = t('botChatting');
+    else if (state.queue) status = t('botWaiting', state.queue.position);
+    else if (bot.handing) status = t('botConnecting');
+    $('bot-status').textContent = status;
+    $('bot-offer').hidden = !bot.offer || bot.handing || !!state.queue || !!state.chat;
+    $('bot-error').textContent = bot.error || '';
+  }
+
+  // One question and its answer (two lines), or a question on its way.
+  function renderTurn(turn, pending) {
+    const f = document.createDocumentFragment();
+    const q = el('li', { class: `line mine${pending ? ' pending' : ''}`, 'data-question': String(turn.id) });
+    q.append(el('p', { class: 'line-text' }, String(turn.question)));
+    if (pending) q.append(el('span', { class: 'line-meta' }, t('sending')));
+    f.append(q);
+    if (pending) return f;
+    const a = el('li', { class: 'line theirs bot-answer', 'data-answer': String(turn.id) });
+    if (turn.answer) {
+      a.dataset.entry = String(turn.answer.entry);
+      const text = el('p', { class: 'line-text bot-text' });
+      text.append(richText(String(turn.answer.text)));
+      a.append(text);
+      if (state.bot.helped.has(turn.id)) {
+        a.append(el('p', { class: 'helped-done' }, t('helpedThanks')));
+      } else {
+        const busyHelping = state.bot.helping.has(turn.id);
+        a.append(el('button', {
+          type: 'button', class: 'helped', 'data-id': String(turn.id),
+          'aria-disabled': busyHelping ? 'true' : 'false',
+        }, t('helped')));
+      }
+    } else {
+      a.classList.add('no-answer');
+      a.append(el('p', { class: 'line-text' }, t('noAnswer')));
+    }
+    f.append(a);
+    return f;
+  }
+
+  // Answers may be Markdown. Shown as text (the paragraph keeps line breaks), but
+  // `code` and **bold** become elements, their text set as text: nothing from the
+  // answer is ever parsed as HTML.
+  function richText(text) {
+    const f = document.createDocumentFragment();
+    const marks = /`([^`\n]+)`|\*\*([^*\n]+)\*\*/g;
+    let last = 0;
+    let m;
+    while ((m = marks.exec(text)) !== null) {
+      if (m.index > last) f.append(document.createTextNode(text.slice(last, m.index)));
+      f.append(m[1] !== undefined ? el('code', {}, m[1]) : el('strong', {}, m[2]));
+      last = marks.lastIndex;
+    }
+    if (last < text.length) f.append(document.createTextNode(text.slice(last)));
+    return f;
+  }
+
   // Bring the answer into view: on a phone the chosen item may be far below it.
   function revealAnswer() {
     const target = $('notice').firstChild ? $('notice') : $('content');
@@ -1083,14 +1554,16 @@
       b.setAttribute('aria-disabled', state.ending ? 'true' : 'false');
       if (!waiting) b.classList.remove('pending');
     }
-    for (const id of ['back', 'home', 'end', 'chat-end', 'chat-send', 'queue-cancel']) {
+    for (const id of ['back', 'home', 'end', 'chat-end', 'chat-send', 'queue-cancel',
+      'bot-send', 'bot-accept', 'bot-human', 'bot-menu']) {
       $(id).setAttribute('aria-disabled', state.ending ? 'true' : 'false');
     }
+    // A decline is not kept for later: it needs the connection.
+    $('bot-decline').setAttribute('aria-disabled', state.ending || !conn.ready() ? 'true' : 'false');
   }
 
-  // The message field grows with its text, up to a few lines.
-  function fitInput() {
-    const input = $('chat-input');
+  // A message field grows with its text, up to a few lines.
+  function fitInput(input) {
     input.style.height = 'auto';
     input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
   }
@@ -1119,6 +1592,8 @@
       const button = ev.target.closest('button.item');
       if (!button || state.view !== 'menu' || state.ending || busy()) return;
       button.classList.add('pending');
+      // Its `bot_opened` (after the screen) opens the bot's view.
+      if (button.dataset.kind === 'bot') setWantBot(true, itemTitle(button.dataset.item));
       request('select', { item: button.dataset.item });
     });
 
@@ -1144,16 +1619,39 @@
       const text = input.value.trim();
       if (!text || !state.chat || state.ending) return;
       input.value = '';
-      fitInput();
+      fitInput(input);
       say(text);
       input.focus();
     });
     common.sendOnEnter($('chat-input'), $('chat-form'));
-    $('chat-input').addEventListener('input', fitInput);
+    $('chat-input').addEventListener('input', () => fitInput($('chat-input')));
     $('chat-end').addEventListener('click', () => {
       if (state.view !== 'chat' || state.ending) return;
       state.ending = true;
       request('end');
+    });
+
+    $('bot-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const input = $('bot-input');
+      const text = input.value.trim();
+      if (!text || !state.bot || state.ending) return;
+      input.value = '';
+      fitInput(input);
+      ask(text);
+      input.focus();
+    });
+    common.sendOnEnter($('bot-input'), $('bot-form'));
+    $('bot-input').addEventListener('input', () => fitInput($('bot-input')));
+    $('bot-menu').addEventListener('click', () => {
+      if (state.view === 'bot' && !state.ending) leaveBot();
+    });
+    $('bot-accept').addEventListener('click', askHuman);
+    $('bot-human').addEventListener('click', askHuman);
+    $('bot-decline').addEventListener('click', decline);
+    $('bot-lines').addEventListener('click', (ev) => {
+      const button = ev.target.closest('button.helped');
+      if (button) helped(button.dataset.id);
     });
 
     $('restart').addEventListener('click', () => {
@@ -1194,6 +1692,22 @@
           .map((l) => ({ seq: l.seq, from: l.from, text: l.text, id: l.id })),
       },
       says: says.map((m) => ({ id: m.id, text: m.text, sent: m.sent })),
+      bot: state.bot && {
+        item: state.bot.item,
+        offer: state.bot.offer,
+        stale: state.bot.stale,
+        handing: state.bot.handing,
+        error: state.bot.error,
+        helped: Array.from(state.bot.helped),
+        turns: common.inOrder(state.bot.turns).map((x) => ({
+          id: x.id,
+          seq: x.seq,
+          question: x.question,
+          entry: x.answer ? x.answer.entry : null,
+          answer: x.answer ? x.answer.text : null,
+        })),
+      },
+      asks: asks.map((a) => ({ id: a.id, text: a.text, sent: a.sent })),
     }),
     // Closes the socket as a dropped network would, without ending anything: the
     // page must reconnect and resume on its own.
@@ -1209,6 +1723,8 @@
     state.consultation = store.get(KEY_CONSULTATION);
     state.counter = Number(store.get(KEY_REQ)) || 0;
     loadSays();
+    loadAsks();
+    state.wantBot = store.get(KEY_BOT) !== null;
     resume();
   } else {
     showStart();

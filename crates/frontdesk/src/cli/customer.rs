@@ -484,10 +484,7 @@ async fn bot_line(
             .ask(&text)
             .await
             .map(|a| print!("{}", render_bot_answer(a.answer.as_ref(), a.offer))),
-        BotInput::Decline => client
-            .decline()
-            .await
-            .map(|()| println!("OK, ask away.")),
+        BotInput::Decline => client.decline().await.map(|()| println!("OK, ask away.")),
         BotInput::Human => client.human().await.map(|_| {
             view.bot = false;
             println!("Handing you to a person; they will see your questions.");
