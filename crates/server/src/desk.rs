@@ -170,6 +170,10 @@ struct State {
     next_epoch: u64,
     /// Mean service time in ms, moving with every service that ends.
     mean_service_ms: f64,
+    /// Waiting customers' places changed since they were last told.
+    positions_dirty: bool,
+    /// The queue changed since agents were last told.
+    queue_dirty: bool,
 }
 
 /// Handles to the desk's metrics (they share the registry's counters).
@@ -180,6 +184,10 @@ struct DeskMetrics {
     services_ended: Family<Kind, Counter>,
     queue_wait_seconds: Histogram,
 }
+
+/// How long changes to the queue are gathered before waiting customers and agents
+/// are told (see [`Desk::start_pushing`]).
+pub const PUSH_EVERY: Duration = Duration::from_millis(50);
 
 /// The live desk. Shared as `Arc<Desk>`.
 pub struct Desk {
@@ -192,6 +200,8 @@ pub struct Desk {
     tasks: TaskTracker,
     metrics: DeskMetrics,
     state: Mutex<State>,
+    /// Wakes the task that tells waiting customers and agents about changes.
+    changed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Desk {
@@ -243,8 +253,11 @@ impl Desk {
                 customer_epochs: HashMap::new(),
                 agent_epochs: HashMap::new(),
                 next_epoch: 0,
+                positions_dirty: false,
+                queue_dirty: false,
                 mean_service_ms: mean,
             }),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -583,7 +596,7 @@ impl Desk {
             );
             let queued = queued_message(&mut st, consultation);
             self.push_positions(&mut st);
-            self.push_queue(&st);
+            self.push_queue(&mut st);
             queued
         };
         self.assign().await;
@@ -609,7 +622,7 @@ impl Desk {
                     .get_or_create(&Kind { kind: why })
                     .inc();
                 self.push_positions(&mut st);
-                self.push_queue(&st);
+                self.push_queue(&mut st);
                 None
             } else {
                 let reason = if why == "abandoned" {
@@ -741,7 +754,7 @@ impl Desk {
                     }),
                 );
             }
-            self.push_queue(&st);
+            self.push_queue(&mut st);
             mine
         };
         let mut views = Vec::new();
@@ -790,7 +803,7 @@ impl Desk {
             );
         }
         let epoch = st.agent_epochs.get(&agent).copied().unwrap_or(0);
-        self.push_queue(&st);
+        self.push_queue(&mut st);
         drop(st);
         self.start_agent_grace(agent, epoch);
     }
@@ -811,7 +824,7 @@ impl Desk {
                     st.dispatch.agents.set_unavailable(&agent, Presence::Away);
                 }
             }
-            self.push_queue(&st);
+            self.push_queue(&mut st);
             self.push_positions(&mut st);
             choice == PresenceChoice::Idle
         };
@@ -910,7 +923,7 @@ impl Desk {
     /// idle queue, and give out whatever can be given.
     async fn after_service(self: &Arc<Self>, s: &LiveService, reason: &'static str, now: i64) {
         let back_in_queue = {
-            let st = self.lock();
+            let mut st = self.lock();
             send_agent(
                 &st,
                 s.agent,
@@ -927,7 +940,7 @@ impl Desk {
                     reply: false,
                 },
             );
-            self.push_queue(&st);
+            self.push_queue(&mut st);
             st.dispatch
                 .agents
                 .load(&s.agent)
@@ -1022,7 +1035,7 @@ impl Desk {
             );
         }
         let mut st = self.lock();
-        self.push_queue(&st);
+        self.push_queue(&mut st);
         self.push_positions(&mut st);
     }
 
@@ -1077,8 +1090,8 @@ impl Desk {
                 Vec::new()
             }
         };
-        let bot_mean = (!bot.is_empty())
-            .then(|| bot.iter().map(|t| t.degree).sum::<f64>() / bot.len() as f64);
+        let bot_mean =
+            (!bot.is_empty()).then(|| bot.iter().map(|t| t.degree).sum::<f64>() / bot.len() as f64);
         let customer_online = self.lock().customers.contains_key(&s.consultation);
         ServiceView {
             id: s.id.clone(),
@@ -1096,8 +1109,40 @@ impl Desk {
         }
     }
 
-    /// Sends every waiting customer whose place or estimate changed a `queued`.
+    /// Starts the task that tells waiting customers their new places and agents
+    /// the new queue. Changes are coalesced: one burst of changes (a queue of
+    /// thousands draining as agents free up) costs one pass over the queue per
+    /// [`PUSH_EVERY`], not one per change, and nobody is told about a place they
+    /// held for a few milliseconds only.
+    pub fn start_pushing(self: &Arc<Self>) {
+        let desk = self.clone();
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = desk.changed.notified() => {}
+                }
+                tokio::time::sleep(PUSH_EVERY).await;
+                let mut st = desk.lock();
+                if std::mem::take(&mut st.queue_dirty) {
+                    desk.push_queue_now(&st);
+                }
+                if std::mem::take(&mut st.positions_dirty) {
+                    desk.push_positions_now(&mut st);
+                }
+            }
+        });
+    }
+
+    /// Marks every waiting customer's place as possibly changed.
     fn push_positions(&self, st: &mut State) {
+        st.positions_dirty = true;
+        self.changed.notify_one();
+    }
+
+    /// Sends every waiting customer whose place or estimate changed a `queued`.
+    fn push_positions_now(&self, st: &mut State) {
         let State {
             dispatch,
             waiting,
@@ -1133,8 +1178,14 @@ impl Desk {
         }
     }
 
+    /// Marks the queue as changed for agents.
+    fn push_queue(&self, st: &mut State) {
+        st.queue_dirty = true;
+        self.changed.notify_one();
+    }
+
     /// Sends every connected agent the queue.
-    fn push_queue(&self, st: &State) {
+    fn push_queue_now(&self, st: &State) {
         if st.agents.is_empty() {
             return;
         }
@@ -1249,7 +1300,7 @@ impl Desk {
         }
         {
             let mut st = self.lock();
-            self.push_queue(&st);
+            self.push_queue(&mut st);
             self.push_positions(&mut st);
         }
         self.assign().await;

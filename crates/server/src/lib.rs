@@ -217,6 +217,7 @@ impl Server {
             .restore()
             .await
             .context("restoring the waiting queue")?;
+        state.desk.start_pushing();
         state
             .bot
             .reload()
