@@ -3,6 +3,7 @@
 mod answers;
 mod customer;
 mod customers;
+mod loadgen;
 mod menu;
 
 use std::net::SocketAddr;
@@ -70,6 +71,9 @@ enum Command {
     /// `home` or `end`. When standard input is not a terminal, reads one choice per
     /// line and prints each screen, so it can be scripted.
     Customer(customer::CustomerArgs),
+    /// Load generator: simulated customers and agents against a running server,
+    /// beside an echo baseline; or, with `idle`, idle capacity (RSS per session).
+    Loadgen(Box<loadgen::LoadgenArgs>),
     /// Print the configuration in effect (defaults, file, environment, flags) as TOML.
     Config(ServeArgs),
 }
@@ -170,6 +174,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Customers(cmd) => customers::run(cmd).await,
         Command::Answers(cmd) => answers::run(cmd).await,
         Command::Customer(args) => customer::run(args).await,
+        Command::Loadgen(args) => loadgen::run(*args).await,
         Command::Config(args) => {
             let config = args.data.load(args.listen)?;
             print!("{}", config.to_toml()?);
