@@ -38,9 +38,7 @@ pub use agent::{AgentClient, AgentWelcome};
 pub use api::ApiClient;
 pub use chat::{Said, merge_line, new_message_id};
 pub use connection::{AgentConnection, Connection, Socket, agent_ws_url, http_url, ws_url};
-pub use customer::{
-    BotAnswered, ChatSession, CustomerClient, CustomerEvent, QueueStatus, Reply,
-};
+pub use customer::{BotAnswered, ChatSession, CustomerClient, CustomerEvent, QueueStatus, Reply};
 
 use frontdesk_protocol::ErrorCode;
 

@@ -85,11 +85,7 @@ impl BotSession {
         if self.offer == Offer::Declined
             && let HandOff::Offer { last_under, .. } = decision
         {
-            decision = if last_under {
-                decision
-            } else {
-                HandOff::Keep
-            };
+            decision = if last_under { decision } else { HandOff::Keep };
         }
         self.offer = match (decision, self.offer) {
             (HandOff::Offer { .. }, _) => Offer::Open,

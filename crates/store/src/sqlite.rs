@@ -16,10 +16,9 @@ use sqlx::{Row, SqlitePool};
 
 use crate::{
     AccountRow, AnswerEvent, AnswerRow, AnswerStats, BotTurnRow, BotTurnStored, BotTurnWrite,
-    ChatRow, ChatStored, ChatWrite,
-    ConsultationRow, CustomerFilter, CustomerRecord, CustomerRow, ImportCounts, MenuRow,
-    NewConsultation, PresenceRow, QueueEntryRow, QueueWrite, Result, ServiceItemRow, ServiceRow,
-    StepWrite, Store, StoreError, TierChange,
+    ChatRow, ChatStored, ChatWrite, ConsultationRow, CustomerFilter, CustomerRecord, CustomerRow,
+    ImportCounts, MenuRow, NewConsultation, PresenceRow, QueueEntryRow, QueueWrite, Result,
+    ServiceItemRow, ServiceRow, StepWrite, Store, StoreError, TierChange,
 };
 
 /// The SQLite store. Cheap to clone (a pool handle).
@@ -1459,10 +1458,16 @@ mod tests {
             offered,
             now: 7,
         };
-        let first = s.add_bot_turn(&turn("q1", Some("pay"), false)).await.unwrap();
+        let first = s
+            .add_bot_turn(&turn("q1", Some("pay"), false))
+            .await
+            .unwrap();
         assert_eq!((first.row.seq, first.duplicate), (1, false));
         // A resend: the same row, nothing counted.
-        let again = s.add_bot_turn(&turn("q1", Some("pay"), false)).await.unwrap();
+        let again = s
+            .add_bot_turn(&turn("q1", Some("pay"), false))
+            .await
+            .unwrap();
         assert_eq!((again.row.seq, again.duplicate), (1, true));
         let second = s.add_bot_turn(&turn("q2", None, true)).await.unwrap();
         assert_eq!(second.row.seq, 2);

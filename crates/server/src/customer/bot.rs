@@ -122,7 +122,9 @@ impl Session {
                 .await;
         }
         if let Err(problem) = check_question(&qid, &text) {
-            return self.error_for(qid, ErrorCode::InvalidMessage, problem).await;
+            return self
+                .error_for(qid, ErrorCode::InvalidMessage, problem)
+                .await;
         }
         let started = Instant::now();
         let reply = self.app.bot.ask(&text).await;
@@ -169,7 +171,8 @@ impl Session {
                 b.session = session;
             }
             let m = &self.app.metrics;
-            m.bot_answer_seconds.observe(started.elapsed().as_secs_f64());
+            m.bot_answer_seconds
+                .observe(started.elapsed().as_secs_f64());
             m.bot_questions
                 .get_or_create(&Kind {
                     kind: if entry.is_some() {
