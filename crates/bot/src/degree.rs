@@ -21,10 +21,17 @@ pub struct Features {
     /// The share of the question's IDF mass that the library knows at all (terms
     /// that occur in at least one phrasing). Low for questions about other topics.
     pub known: f32,
+    /// With semantic matching: the entry's semantic similarity to the question (the
+    /// mean cosine of its closest phrasings, see [`crate::semantic::TOP_PHRASINGS`]).
+    /// 0 without: the BM25-only model is the same as before semantic matching.
+    pub semantic: f32,
+    /// With semantic matching: `semantic` minus the best semantic similarity of any
+    /// other entry (positive when no other entry is closer in meaning). 0 without.
+    pub semantic_margin: f32,
 }
 
 /// Number of model weights: a bias and one per feature.
-pub const WEIGHTS: usize = 5;
+pub const WEIGHTS: usize = 7;
 
 impl Features {
     fn vector(&self) -> [f64; WEIGHTS] {
@@ -34,6 +41,8 @@ impl Features {
             f64::from(self.margin),
             f64::from(self.length),
             f64::from(self.known),
+            f64::from(self.semantic),
+            f64::from(self.semantic_margin),
         ]
     }
 }
@@ -41,15 +50,27 @@ impl Features {
 /// A logistic model: `degree = 1 / (1 + exp(-(w · [1, features])))`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Model {
-    /// Bias, then the weights of `score`, `margin`, `length`, `known`.
+    /// Bias, then the weights of `score`, `margin`, `length`, `known`, `semantic`,
+    /// `semantic_margin`.
     pub weights: [f64; WEIGHTS],
 }
 
 /// The model used before any fitting, and what a fit is pulled towards when the
 /// library is too small to say much: fitted on banking77 and hwu64 libraries
-/// (`frontdesk answers eval` prints the fitted weights), rounded.
+/// (`frontdesk answers eval` prints the fitted weights), rounded. BM25 alone: the
+/// semantic features are 0, so their weights stay at 0 and change nothing.
 pub const PRIOR: Model = Model {
-    weights: [-6.9, 6.4, 4.1, 1.4, -1.9],
+    weights: [-6.9, 6.4, 4.1, 1.4, -1.9, 0.0, 0.0],
+};
+
+/// [`PRIOR`] with semantic matching on: fitted on banking77, banking77_oos and
+/// hwu64 libraries with the embedding model, rounded. The held-out samples say little
+/// about the two semantic weights (a fit moves them by less than one), so their value
+/// is a choice: 10 (a cosine 0.1 higher or 0.1 ahead of the next entry is one unit of
+/// logit), between 5 and 15, which shift banking77_oos's hand-off by about a point
+/// either way (`BENCHMARKS.md`).
+pub const SEMANTIC_PRIOR: Model = Model {
+    weights: [-11.0, 2.3, 2.6, 1.5, -3.5, 10.0, 9.5],
 };
 
 /// How many samples' worth of weight the prior has (an L2 penalty towards it).
@@ -163,15 +184,15 @@ pub fn fit(samples: &[(Features, bool)], prior: &Model, strength: f64) -> Model 
 }
 
 /// Solves `a x = b` by Gaussian elimination with partial pivoting; `None` if singular.
-fn solve(mut a: [[f64; WEIGHTS]; WEIGHTS], mut b: [f64; WEIGHTS]) -> Option<[f64; WEIGHTS]> {
-    for col in 0..WEIGHTS {
-        let pivot = (col..WEIGHTS).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+pub(crate) fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> Option<[f64; N]> {
+    for col in 0..N {
+        let pivot = (col..N).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
         if a[pivot][col].abs() < 1e-12 {
             return None;
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in col + 1..WEIGHTS {
+        for row in col + 1..N {
             let f = a[row][col] / a[col][col];
             let pivot_row = a[col];
             for (x, p) in a[row].iter_mut().zip(pivot_row).skip(col) {
@@ -180,9 +201,9 @@ fn solve(mut a: [[f64; WEIGHTS]; WEIGHTS], mut b: [f64; WEIGHTS]) -> Option<[f64
             b[row] -= f * b[col];
         }
     }
-    let mut x = [0.0; WEIGHTS];
-    for row in (0..WEIGHTS).rev() {
-        let rest: f64 = (row + 1..WEIGHTS).map(|k| a[row][k] * x[k]).sum();
+    let mut x = [0.0; N];
+    for row in (0..N).rev() {
+        let rest: f64 = (row + 1..N).map(|k| a[row][k] * x[k]).sum();
         x[row] = (b[row] - rest) / a[row][row];
     }
     Some(x)
@@ -230,6 +251,8 @@ mod tests {
             margin: score / 2.0,
             length: 1.0,
             known: 1.0,
+            semantic: 0.0,
+            semantic_margin: 0.0,
         }
     }
 

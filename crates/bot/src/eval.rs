@@ -1,6 +1,7 @@
 //! Evaluation of the matcher on a labelled data set: accuracy, hand-off quality,
 //! calibration, and speed on a 10,000-entry library (`frontdesk answers eval`).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use frontdesk_domain::answers::Answer;
@@ -9,6 +10,7 @@ use serde::Serialize;
 use crate::dataset::{Dataset, OutOfScope};
 use crate::degree::SplitMix64;
 use crate::matcher::{Calibration, Matcher, Options};
+use crate::semantic::Embedder;
 use crate::{BotError, DEFAULT_THRESHOLD};
 
 /// What to run.
@@ -56,6 +58,10 @@ pub struct EvalReport {
     pub p50_ms: Option<f64>,
     /// 99th percentile of the same, ms.
     pub p99_ms: Option<f64>,
+    /// Whether semantic matching was on (an embedding model beside BM25).
+    pub semantic: bool,
+    /// The embedding model's directory, when semantic matching was on.
+    pub model_dir: Option<String>,
     /// The threshold used.
     pub threshold: f32,
     /// Data set folder name.
@@ -70,7 +76,8 @@ pub struct EvalReport {
     pub test_questions: usize,
     /// Out-of-scope test questions.
     pub oos_questions: usize,
-    /// Building the library's matcher (index and calibration), seconds.
+    /// Building the library's matcher (index, embeddings of every phrasing with
+    /// semantic matching, and calibration), seconds.
     pub build_secs: f64,
     /// The calibration of the library's matcher.
     pub calibration: Calibration,
@@ -159,7 +166,7 @@ pub struct ScaleReport {
     pub speed: Speed,
 }
 
-/// Runs the evaluation. `progress` gets a line at each stage.
+/// Runs the evaluation with BM25 alone. `progress` gets a line at each stage.
 ///
 /// # Errors
 /// [`BotError::Index`] if tantivy fails.
@@ -168,14 +175,33 @@ pub fn run(
     options: &EvalOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<EvalReport, BotError> {
+    run_with(data, options, None, progress)
+}
+
+/// Runs the evaluation, with semantic matching when `embedder` is given (every
+/// matcher, the synthetic library's too, is built with it).
+///
+/// # Errors
+/// [`BotError::Index`] if tantivy fails, [`BotError::Model`] if the model does.
+pub fn run_with(
+    data: &Dataset,
+    options: &EvalOptions,
+    embedder: Option<&Arc<Embedder>>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<EvalReport, BotError> {
     let library = data.library();
     let phrasings = library.iter().map(|e| e.phrasings.len()).sum();
     progress(&format!(
-        "building the library: {} entries, {phrasings} phrasings",
-        library.len()
+        "building the library: {} entries, {phrasings} phrasings{}",
+        library.len(),
+        if embedder.is_some() {
+            " (embedding every phrasing)"
+        } else {
+            ""
+        }
     ));
     let started = Instant::now();
-    let matcher = Matcher::with_options(&library, options.matcher)?;
+    let matcher = build(&library, options.matcher, embedder)?;
     let build_secs = started.elapsed().as_secs_f64();
 
     progress(&format!(
@@ -245,7 +271,7 @@ pub fn run(
     let (reliability, ece) = reliability(&everything);
 
     let scale = if options.scale > 0 {
-        Some(scale_report(data, options, progress)?)
+        Some(scale_report(data, options, embedder, progress)?)
     } else {
         None
     };
@@ -257,6 +283,8 @@ pub fn run(
         answers_per_sec: scale.as_ref().map(|s| s.speed.answers_per_sec),
         p50_ms: scale.as_ref().map(|s| s.speed.p50_ms),
         p99_ms: scale.as_ref().map(|s| s.speed.p99_ms),
+        semantic: embedder.is_some(),
+        model_dir: embedder.map(|e| e.dir().display().to_string()),
         threshold,
         dataset: data.name.clone(),
         train_split: data.train_split.clone(),
@@ -277,19 +305,37 @@ pub fn run(
     })
 }
 
+/// A matcher with or without semantic matching.
+fn build(
+    library: &[Answer],
+    options: Options,
+    embedder: Option<&Arc<Embedder>>,
+) -> Result<Matcher, BotError> {
+    match embedder {
+        Some(embedder) => Matcher::with_embedder(library, options, Arc::clone(embedder)),
+        None => Matcher::with_options(library, options),
+    }
+}
+
 fn scale_report(
     data: &Dataset,
     options: &EvalOptions,
+    embedder: Option<&Arc<Embedder>>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ScaleReport, BotError> {
     let library = scaled_library(data, options.scale, SCALE_PHRASINGS, SCALE_SEED);
     let phrasings = library.iter().map(|e| e.phrasings.len()).sum();
     progress(&format!(
-        "building the synthetic library: {} entries, {phrasings} phrasings",
-        library.len()
+        "building the synthetic library: {} entries, {phrasings} phrasings{}",
+        library.len(),
+        if embedder.is_some() {
+            " (embedding every phrasing)"
+        } else {
+            ""
+        }
     ));
     let started = Instant::now();
-    let matcher = Matcher::with_options(&library, options.matcher)?;
+    let matcher = build(&library, options.matcher, embedder)?;
     let build_secs = started.elapsed().as_secs_f64();
     let questions: Vec<&str> = data
         .test

@@ -6,6 +6,10 @@
 //!   [`Matcher::ask`] returns the best entries with their BM25 score and degree.
 //! - [`analysis`]: text to terms, per language: jieba for Chinese, Snowball stemming,
 //!   bigrams; mixed text works.
+//! - [`semantic`]: optional semantic matching: [`Embedder`] (a sentence-embedding
+//!   model, all-MiniLM-L6-v2, run in-process on the CPU with candle from a local
+//!   directory), the entries' similarity to a question, and how it is combined with
+//!   BM25 ([`semantic::Ranking`]). [`Matcher::with_embedder`] turns it on.
 //! - [`degree`]: the degree's features, the logistic model and its fit.
 //! - [`dataset`]: loaders for the benchmark layouts in `../shared/data`.
 //! - [`eval`]: accuracy, hand-off rates, calibration and speed
@@ -26,6 +30,19 @@
 //! banking77 and hwu64, and is faster (p99 1.3 ms against 6.1 ms at 10,000
 //! entries: fewer, longer posting lists merge faster than many short ones). Bigrams at a quarter of a word's
 //! weight gain 5 points on full data and cost nothing few-shot. See `BENCHMARKS.md`.
+//!
+//! # Semantic matching (optional)
+//! With an [`Embedder`], every phrasing is embedded when the matcher is built and
+//! each question once when asked. An entry's semantic similarity is the mean cosine
+//! of its [`semantic::TOP_PHRASINGS`] closest phrasings, plus the cosine to its
+//! centroid; the entries considered are BM25's best [`matcher::SEMANTIC_POOL`] and
+//! the [`matcher::SEMANTIC_POOL`] with the closest centroids. They are ranked by
+//! `w · [BM25 ratio, similarity, centroid similarity]`, with `w` fitted on the same
+//! held-out phrasings as the degree (a softmax over the entries, by Newton's
+//! method), so each library finds its own mix: the closest phrasings decide when
+//! entries have many, the centroid when they have few. The degree gains two
+//! features (the similarity and its margin over the next entry). Without an
+//! embedder nothing of this runs and the matcher is exactly the BM25 one.
 //!
 //! # The matching degree
 //! The degree is a logistic function of four features of a match ([`degree::Features`]):
@@ -57,20 +74,27 @@
 //! Questions are cut to [`matcher::MAX_QUESTION_BYTES`] at a character boundary;
 //! control characters separate words like spaces; a question sharing no term with
 //! the library, an empty question and an empty library all give no match (callers
-//! treat that like a degree of 0: offer a human).
+//! treat that like a degree of 0: offer a human). With semantic matching a question
+//! that shares no word still gets candidates (by meaning), with the degree to judge
+//! them; one with no letter or digit still gets none. A model directory that cannot
+//! be used is a [`ModelError`] naming the path, from [`Embedder::load`]: what to do
+//! then (the server runs on BM25 alone) is the caller's choice.
 
 pub mod analysis;
 pub mod dataset;
 pub mod degree;
 pub mod eval;
 pub mod matcher;
+pub mod semantic;
 
 pub use matcher::{Calibration, Granularity, Match, Matcher, Options};
+pub use semantic::{Embedder, ModelError};
 
 /// The degree under which a customer is offered a human, before the thresholds adapt
 /// to agents' idleness. 0.5 is where the calibrated degree says a wrong answer is as
 /// likely as a right one. On banking77_oos it offers a human to 90 % of out-of-scope
-/// and 37 % of in-scope questions (the curve is in `docs/bot-handoff-curve.svg`).
+/// and 37 % of in-scope questions (the curve is in `docs/bot-handoff-curve.svg`); with
+/// semantic matching to 88 % and 24 % (`docs/bot-handoff-curve-semantic.svg`).
 pub const DEFAULT_THRESHOLD: f32 = 0.5;
 
 /// Why the matcher could not be built or asked.
@@ -79,4 +103,7 @@ pub enum BotError {
     /// The search engine failed (in-memory indexes fail only when memory runs out).
     #[error("search index: {0}")]
     Index(#[from] tantivy::TantivyError),
+    /// The semantic model failed on a text (a model that loaded does not).
+    #[error(transparent)]
+    Model(#[from] semantic::ModelError),
 }

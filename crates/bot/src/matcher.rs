@@ -1,4 +1,8 @@
-//! The matcher: BM25 retrieval over the answer library with tantivy, and the degree.
+//! The matcher: BM25 retrieval over the answer library with tantivy, optionally
+//! combined with semantic similarity (see [`crate::semantic`]), and the degree.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use frontdesk_domain::answers::Answer;
 use serde::Serialize;
@@ -13,6 +17,9 @@ use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term}
 use crate::BotError;
 use crate::analysis::{self, AnalysisOptions};
 use crate::degree::{self, Features, Model, SplitMix64};
+use crate::semantic::{
+    self, Embedder, EntryVectors, PhrasingVectors, RANKING_WEIGHTS, Ranking, Similarity,
+};
 
 /// Questions are cut to this many bytes (at a character boundary) before analysis.
 /// Customers' questions are a sentence or two; a pasted e-mail or a 10 MB upload
@@ -33,6 +40,11 @@ const TOKENIZER: &str = "frontdesk";
 const FOLDS: usize = 5;
 /// Fewer right or wrong samples than this and the prior model is kept.
 const MIN_FIT_SAMPLES: usize = 10;
+/// With semantic matching, the entries considered for a question: the best this
+/// many by BM25 (per language) and this many whose centroid is closest to the
+/// question, each scored exactly. Every library of the data sets (≤ 77 entries) is
+/// considered whole; a 10,000-entry one is not scanned phrasing by phrasing.
+pub const SEMANTIC_POOL: usize = 100;
 /// tantivy's indexing arena; more than the largest library needs so that one
 /// segment is written (a limit, not an allocation).
 const WRITER_MEMORY: usize = 200_000_000;
@@ -84,9 +96,11 @@ impl Default for Options {
 pub struct Match {
     /// Index of the entry in the slice the matcher was built from.
     pub entry: usize,
-    /// The BM25 score of the entry's document (tantivy's, k1 = 1.2, b = 0.75; with
-    /// [`Granularity::Phrasing`], of its best phrasing). Only comparable between
-    /// matches of the same question.
+    /// BM25 alone: the BM25 score of the entry's document (tantivy's, k1 = 1.2,
+    /// b = 0.75; with [`Granularity::Phrasing`], of its best phrasing). With
+    /// semantic matching: the ranking score that combines it with the semantic
+    /// similarity ([`Ranking`]). Only comparable between matches of the same
+    /// question.
     pub score: f32,
     /// The matching degree in [0, 1]: the estimated probability that this is the
     /// right answer, calibrated on the library itself.
@@ -108,6 +122,9 @@ pub struct Calibration {
     pub fitted: bool,
     /// The fitted model.
     pub model: Model,
+    /// With semantic matching: how BM25 and the semantic similarities are combined,
+    /// fitted on the same held-out phrasings. `None` for BM25 alone.
+    pub ranking: Option<Ranking>,
 }
 
 /// Matches questions to the entries of an answer library.
@@ -122,6 +139,28 @@ pub struct Matcher {
     options: Options,
     model: Model,
     calibration: Calibration,
+    semantic: Option<Semantic>,
+}
+
+/// The semantic side of a matcher: the model, every phrasing's embedding, and how
+/// scores are combined.
+struct Semantic {
+    embedder: Arc<Embedder>,
+    phrasings: PhrasingVectors,
+    vectors: EntryVectors,
+    /// The shard of each entry.
+    shard_of: Vec<usize>,
+    ranking: Ranking,
+}
+
+impl std::fmt::Debug for Semantic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Semantic")
+            .field("embedder", &self.embedder)
+            .field("entries", &self.vectors.entries())
+            .field("ranking", &self.ranking)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The entries of one language: their own index, so BM25 statistics (IDF, average
@@ -162,6 +201,13 @@ struct Analysed {
     known: f32,
 }
 
+impl Analysed {
+    /// Whether there is anything to search for.
+    fn searchable(&self) -> bool {
+        !self.terms.is_empty() && self.self_score > 0.0
+    }
+}
+
 /// An entry's best document for a question, before the degree.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
@@ -187,22 +233,110 @@ impl Matcher {
     /// # Errors
     /// As [`Matcher::new`].
     pub fn with_options(entries: &[Answer], options: Options) -> Result<Self, BotError> {
+        Self::build(entries, options, None)
+    }
+
+    /// Builds the index, embeds every phrasing with `embedder`, and fits how BM25
+    /// and the semantic similarity are combined and the degree. Questions are
+    /// embedded once each when asked (the cost of semantic matching: a few
+    /// milliseconds of CPU per question, see `BENCHMARKS.md`).
+    ///
+    /// # Errors
+    /// As [`Matcher::new`], and [`BotError::Model`] if the model fails on a phrasing
+    /// (a model that passed [`Embedder::load`] does not).
+    pub fn with_embedder(
+        entries: &[Answer],
+        options: Options,
+        embedder: Arc<Embedder>,
+    ) -> Result<Self, BotError> {
+        Self::build(entries, options, Some((embedder, None)))
+    }
+
+    /// [`Matcher::with_embedder`] for a changed library: phrasings that `previous`
+    /// already embedded with the same `embedder` (the same `Arc`) are not embedded
+    /// again, so an edit costs the embedding of what changed only.
+    ///
+    /// # Errors
+    /// As [`Matcher::with_embedder`].
+    pub fn with_embedder_reusing(
+        entries: &[Answer],
+        options: Options,
+        embedder: Arc<Embedder>,
+        previous: &Matcher,
+    ) -> Result<Self, BotError> {
+        // Only embeddings made by this very model are reused.
+        let reuse = previous
+            .semantic
+            .as_ref()
+            .filter(|s| Arc::ptr_eq(&s.embedder, &embedder))
+            .map(|s| &s.phrasings);
+        Self::build(entries, options, Some((embedder, reuse)))
+    }
+
+    fn build(
+        entries: &[Answer],
+        options: Options,
+        semantic: Option<(Arc<Embedder>, Option<&PhrasingVectors>)>,
+    ) -> Result<Self, BotError> {
         let shards = build_shards(entries, &|_, _| true, &options)?;
+        let semantic = match semantic {
+            None => None,
+            Some((embedder, previous)) => {
+                let lists: Vec<&[String]> =
+                    entries.iter().map(|e| e.phrasings.as_slice()).collect();
+                let phrasings = PhrasingVectors::embed(&embedder, &lists, previous)?;
+                let vectors = EntryVectors::new(&phrasings, &|_, _| true);
+                let shard_of = entries
+                    .iter()
+                    .map(|e| {
+                        let language = analysis::primary_language(&e.language);
+                        shards
+                            .iter()
+                            .position(|s| s.language == language)
+                            .unwrap_or(usize::MAX)
+                    })
+                    .collect();
+                Some(Semantic {
+                    embedder,
+                    phrasings,
+                    vectors,
+                    shard_of,
+                    ranking: semantic::RANKING_PRIOR,
+                })
+            }
+        };
+        let prior = if semantic.is_some() {
+            degree::SEMANTIC_PRIOR
+        } else {
+            degree::PRIOR
+        };
         let mut matcher = Self {
             shards,
             ids: entries.iter().map(|e| e.id.clone()).collect(),
             options,
-            model: degree::PRIOR,
+            model: prior,
             calibration: Calibration {
                 in_scope_samples: 0,
                 in_scope_top1: None,
                 out_of_scope_samples: 0,
                 fitted: false,
-                model: degree::PRIOR,
+                model: prior,
+                ranking: semantic.as_ref().map(|s| s.ranking),
             },
+            semantic,
         };
-        matcher.calibrate(entries)?;
+        if matcher.semantic.is_some() {
+            matcher.calibrate_semantic(entries)?;
+        } else {
+            matcher.calibrate(entries)?;
+        }
         Ok(matcher)
+    }
+
+    /// The embedding model, when semantic matching is on.
+    #[must_use]
+    pub fn embedder(&self) -> Option<&Arc<Embedder>> {
+        self.semantic.as_ref().map(|s| &s.embedder)
     }
 
     /// The best `k` entries for `question`, best first, each with its degree. Empty
@@ -258,25 +392,51 @@ impl Matcher {
     /// # Errors
     /// [`BotError::Index`] if tantivy fails.
     pub fn explain(&self, question: &str, k: usize) -> Result<Vec<(usize, Features)>, BotError> {
-        Ok(
-            candidates(&self.shards, &self.options, question, k, Exclude::Nothing)?
-                .into_iter()
-                .map(|(c, f)| (c.entry as usize, f))
-                .collect(),
-        )
+        Ok(self
+            .found(question, k, Exclude::Nothing)?
+            .into_iter()
+            .map(|(c, f)| (c.entry as usize, f))
+            .collect())
     }
 
     fn search(&self, question: &str, k: usize, exclude: Exclude) -> Result<Vec<Match>, BotError> {
-        Ok(
-            candidates(&self.shards, &self.options, question, k, exclude)?
-                .into_iter()
-                .map(|(c, f)| Match {
-                    entry: c.entry as usize,
-                    score: c.score,
-                    degree: self.model.degree(&f),
-                })
-                .collect(),
-        )
+        Ok(self
+            .found(question, k, exclude)?
+            .into_iter()
+            .map(|(c, f)| Match {
+                entry: c.entry as usize,
+                score: c.score,
+                degree: self.model.degree(&f),
+            })
+            .collect())
+    }
+
+    /// The best `k` entries with their features, by BM25 alone or combined.
+    fn found(
+        &self,
+        question: &str,
+        k: usize,
+        exclude: Exclude,
+    ) -> Result<Vec<(Candidate, Features)>, BotError> {
+        let Some(semantic) = &self.semantic else {
+            return candidates(&self.shards, &self.options, question, k, exclude);
+        };
+        let question = truncate(question, MAX_QUESTION_BYTES);
+        // Nothing to mean: no letter or digit (an empty question, punctuation).
+        if k == 0 || !question.chars().any(char::is_alphanumeric) {
+            return Ok(Vec::new());
+        }
+        let vector = semantic.embedder.embed_one(question)?;
+        let pool = pool(
+            &self.shards,
+            &self.options,
+            &semantic.vectors,
+            &semantic.shard_of,
+            question,
+            &vector,
+            exclude,
+        )?;
+        Ok(rank(&pool, &semantic.ranking, k))
     }
 
     /// Fits the degree on the library itself (see the crate docs).
@@ -286,20 +446,7 @@ impl Matcher {
             return Ok(());
         }
         let mut rng = SplitMix64::new(self.options.seed);
-        // Folds of held-out phrasings: each entry's phrasings in a seeded order, the
-        // j-th in fold j mod FOLDS. An entry with one phrasing has nothing to hold
-        // out; one with two to five loses at most one per fold, a larger one a fifth.
-        let mut folds: Vec<Vec<(usize, usize)>> = vec![Vec::new(); FOLDS];
-        for (e, entry) in entries.iter().enumerate() {
-            if entry.phrasings.len() < 2 {
-                continue;
-            }
-            let mut order: Vec<usize> = (0..entry.phrasings.len()).collect();
-            rng.shuffle(&mut order);
-            for (j, p) in order.into_iter().enumerate() {
-                folds[j % FOLDS].push((e, p));
-            }
-        }
+        let folds = held_out_folds(entries, &mut rng);
         let mut samples: Vec<(Features, bool)> = Vec::with_capacity(2 * wanted);
         let (mut in_scope, mut right) = (0usize, 0usize);
         for mut fold in folds {
@@ -326,12 +473,7 @@ impl Matcher {
             }
         }
         // Out-of-scope stand-ins, on the whole library.
-        let mut rows: Vec<(usize, usize)> = entries
-            .iter()
-            .enumerate()
-            .flat_map(|(e, entry)| (0..entry.phrasings.len()).map(move |p| (e, p)))
-            .collect();
-        rng.shuffle(&mut rows);
+        let rows = out_of_scope_order(entries, &mut rng);
         let mut out_of_scope = 0usize;
         for &(e, p) in rows.iter().take(wanted) {
             let question = &entries[e].phrasings[p];
@@ -358,9 +500,332 @@ impl Matcher {
             out_of_scope_samples: out_of_scope,
             fitted,
             model: self.model,
+            ranking: None,
         };
         Ok(())
     }
+
+    /// [`Matcher::calibrate`] with semantic matching: the same held-out phrasings
+    /// (their embeddings left out of the entries' vectors too) first fit how BM25
+    /// and the semantic similarities are combined ([`semantic::fit_ranking`]), then,
+    /// ranked that way, the degree.
+    fn calibrate_semantic(&mut self, entries: &[Answer]) -> Result<(), BotError> {
+        let wanted = self.options.calibration_samples;
+        let Some(semantic) = self.semantic.as_ref() else {
+            return Ok(());
+        };
+        if wanted == 0 || entries.is_empty() {
+            return Ok(());
+        }
+        let mut rng = SplitMix64::new(self.options.seed);
+        let folds = held_out_folds(entries, &mut rng);
+        // Each held-out phrasing's pool of candidates, and its entry.
+        let mut held: Vec<(Pool, usize)> = Vec::with_capacity(wanted);
+        for mut fold in folds {
+            if held.len() >= wanted {
+                break;
+            }
+            rng.shuffle(&mut fold);
+            fold.truncate(wanted - held.len());
+            let mut out = fold.clone();
+            out.sort_unstable();
+            let keep = |e: usize, p: usize| out.binary_search(&(e, p)).is_err();
+            let shards = build_shards(entries, &keep, &self.options)?;
+            let vectors = EntryVectors::new(&semantic.phrasings, &keep);
+            for (e, p) in fold {
+                let question = truncate(&entries[e].phrasings[p], MAX_QUESTION_BYTES);
+                if !question.chars().any(char::is_alphanumeric) {
+                    continue;
+                }
+                let pool = pool(
+                    &shards,
+                    &self.options,
+                    &vectors,
+                    &semantic.shard_of,
+                    question,
+                    semantic.phrasings.row(e, p),
+                    Exclude::Nothing,
+                )?;
+                if !pool.rows.is_empty() {
+                    held.push((pool, e));
+                }
+            }
+        }
+        let ranking_samples: Vec<(Vec<[f64; RANKING_WEIGHTS]>, usize)> = held
+            .iter()
+            .filter_map(|(pool, e)| {
+                let right = pool.rows.iter().position(|r| r.entry as usize == *e)?;
+                Some((pool.rows.iter().map(Pooled::ranking).collect(), right))
+            })
+            .collect();
+        let ranking = if ranking_samples.len() >= MIN_FIT_SAMPLES {
+            semantic::fit_ranking(
+                &ranking_samples,
+                &semantic::RANKING_PRIOR,
+                semantic::RANKING_PRIOR_STRENGTH,
+            )
+        } else {
+            semantic::RANKING_PRIOR
+        };
+        let mut samples: Vec<(Features, bool)> = Vec::with_capacity(2 * wanted);
+        let mut right = 0usize;
+        for (pool, e) in &held {
+            if let Some((c, f)) = rank(pool, &ranking, 1).into_iter().next() {
+                right += usize::from(c.entry as usize == *e);
+                samples.push((f, c.entry as usize == *e));
+            }
+        }
+        let in_scope = samples.len();
+        let rows = out_of_scope_order(entries, &mut rng);
+        let mut out_of_scope = 0usize;
+        for &(e, p) in rows.iter().take(wanted) {
+            let question = truncate(&entries[e].phrasings[p], MAX_QUESTION_BYTES);
+            if !question.chars().any(char::is_alphanumeric) {
+                continue;
+            }
+            let pool = pool(
+                &self.shards,
+                &self.options,
+                &semantic.vectors,
+                &semantic.shard_of,
+                question,
+                semantic.phrasings.row(e, p),
+                Exclude::Entry(e as u32),
+            )?;
+            if let Some((_, f)) = rank(&pool, &ranking, 1).into_iter().next() {
+                out_of_scope += 1;
+                samples.push((f, false));
+            }
+        }
+        let positives = samples.iter().filter(|(_, y)| *y).count();
+        let fitted = positives >= MIN_FIT_SAMPLES && samples.len() - positives >= MIN_FIT_SAMPLES;
+        if fitted {
+            self.model = degree::fit(&samples, &degree::SEMANTIC_PRIOR, degree::PRIOR_STRENGTH);
+        }
+        if let Some(semantic) = self.semantic.as_mut() {
+            semantic.ranking = ranking;
+        }
+        self.calibration = Calibration {
+            in_scope_samples: in_scope,
+            in_scope_top1: (in_scope > 0).then(|| right as f64 / in_scope as f64),
+            out_of_scope_samples: out_of_scope,
+            fitted,
+            model: self.model,
+            ranking: Some(ranking),
+        };
+        Ok(())
+    }
+}
+
+/// Folds of held-out phrasings: each entry's phrasings in a seeded order, the j-th
+/// in fold j mod FOLDS. An entry with one phrasing has nothing to hold out; one with
+/// two to five loses at most one per fold, a larger one a fifth.
+fn held_out_folds(entries: &[Answer], rng: &mut SplitMix64) -> Vec<Vec<(usize, usize)>> {
+    let mut folds: Vec<Vec<(usize, usize)>> = vec![Vec::new(); FOLDS];
+    for (e, entry) in entries.iter().enumerate() {
+        if entry.phrasings.len() < 2 {
+            continue;
+        }
+        let mut order: Vec<usize> = (0..entry.phrasings.len()).collect();
+        rng.shuffle(&mut order);
+        for (j, p) in order.into_iter().enumerate() {
+            folds[j % FOLDS].push((e, p));
+        }
+    }
+    folds
+}
+
+/// Every phrasing in a seeded order: the out-of-scope stand-ins are the first ones.
+fn out_of_scope_order(entries: &[Answer], rng: &mut SplitMix64) -> Vec<(usize, usize)> {
+    let mut rows: Vec<(usize, usize)> = entries
+        .iter()
+        .enumerate()
+        .flat_map(|(e, entry)| (0..entry.phrasings.len()).map(move |p| (e, p)))
+        .collect();
+    rng.shuffle(&mut rows);
+    rows
+}
+
+/// The entries considered for a question with semantic matching, before ranking.
+struct Pool {
+    rows: Vec<Pooled>,
+    /// The best BM25 ratio an entry missing from `rows` can have.
+    unseen_bound: f32,
+}
+
+/// One entry of a [`Pool`].
+#[derive(Debug, Clone, Copy)]
+struct Pooled {
+    entry: u32,
+    /// BM25 score over the self-score; 0 if BM25 did not find the entry.
+    normalised: f32,
+    similarity: Similarity,
+    length: f32,
+    known: f32,
+}
+
+impl Pooled {
+    fn ranking(&self) -> [f64; RANKING_WEIGHTS] {
+        [
+            f64::from(self.normalised),
+            f64::from(self.similarity.top),
+            f64::from(self.similarity.centroid),
+        ]
+    }
+}
+
+/// With semantic matching: the best [`SEMANTIC_POOL`] entries by BM25 in each
+/// language and the [`SEMANTIC_POOL`] whose centroid is closest to the question,
+/// each with its BM25 ratio and semantic similarity.
+fn pool(
+    shards: &[Shard],
+    options: &Options,
+    vectors: &EntryVectors,
+    shard_of: &[usize],
+    question: &str,
+    vector: &[f32],
+    exclude: Exclude,
+) -> Result<Pool, BotError> {
+    let limit = match options.granularity {
+        Granularity::Phrasing => SEMANTIC_POOL * 8,
+        Granularity::Entry => SEMANTIC_POOL,
+    };
+    // (length, known) of the question in each shard's language.
+    let mut described = vec![(0.0_f32, 0.0_f32); shards.len()];
+    let mut bm25: HashMap<u32, f32> = HashMap::new();
+    // Entries in the order first met, so that the pool is the same on every run.
+    let mut order: Vec<u32> = Vec::new();
+    let mut unseen_bound = 0.0_f32;
+    for (i, shard) in shards.iter().enumerate() {
+        let searcher = shard.reader.searcher();
+        let Some(analysed) = shard.analyse(
+            &searcher,
+            question,
+            options.bigram_weight,
+            options.max_query_terms,
+        )?
+        else {
+            continue;
+        };
+        described[i] = (analysed.length, analysed.known);
+        if !analysed.searchable() {
+            continue;
+        }
+        let hits = shard.search(&searcher, &analysed, limit, exclude)?;
+        if hits.len() == limit
+            && let Some(last) = hits.last()
+        {
+            unseen_bound = unseen_bound.max(last.0 / analysed.self_score);
+        }
+        for (score, entry) in hits {
+            let normalised = score / analysed.self_score;
+            let best = bm25.entry(entry).or_insert_with(|| {
+                order.push(entry);
+                normalised
+            });
+            *best = best.max(normalised);
+        }
+    }
+    let excluded = match exclude {
+        Exclude::Nothing => None,
+        Exclude::Entry(e) => Some(e as usize),
+    };
+    for e in vectors.nearest(vector, SEMANTIC_POOL, excluded) {
+        let entry = e as u32;
+        bm25.entry(entry).or_insert_with(|| {
+            order.push(entry);
+            0.0
+        });
+    }
+    let rows = order
+        .into_iter()
+        .filter_map(|entry| {
+            let similarity = vectors.similarity(vector, entry as usize)?;
+            let (length, known) = shard_of
+                .get(entry as usize)
+                .and_then(|&s| described.get(s))
+                .copied()
+                .unwrap_or((0.0, 0.0));
+            Some(Pooled {
+                entry,
+                normalised: bm25.get(&entry).copied().unwrap_or(0.0),
+                similarity,
+                length,
+                known,
+            })
+        })
+        .collect();
+    Ok(Pool { rows, unseen_bound })
+}
+
+/// The best `k` entries of a pool by the combined score, best first (ties by entry
+/// order), with their features.
+fn rank(pool: &Pool, ranking: &Ranking, k: usize) -> Vec<(Candidate, Features)> {
+    let mut scored: Vec<(f64, &Pooled)> = pool
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                ranking.score(r.normalised, r.similarity.top, r.similarity.centroid),
+                r,
+            )
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.entry.cmp(&b.1.entry)));
+    let (bm25_leader, bm25_best, bm25_second) = best_two(&pool.rows, |r| r.normalised);
+    let (meaning_leader, meaning_best, meaning_second) = best_two(&pool.rows, |r| r.similarity.top);
+    scored
+        .into_iter()
+        .take(k)
+        .map(|(score, r)| {
+            let bm25_other = if Some(r.entry) == bm25_leader {
+                bm25_second
+            } else {
+                bm25_best
+            }
+            .max(pool.unseen_bound);
+            let meaning_other = if Some(r.entry) == meaning_leader {
+                meaning_second
+            } else {
+                meaning_best
+            };
+            let candidate = Candidate {
+                entry: r.entry,
+                score: score as f32,
+                normalised: r.normalised,
+                length: r.length,
+                known: r.known,
+            };
+            let features = Features {
+                score: r.normalised,
+                margin: r.normalised - bm25_other,
+                length: r.length,
+                known: r.known,
+                semantic: r.similarity.top,
+                semantic_margin: r.similarity.top - meaning_other,
+            };
+            (candidate, features)
+        })
+        .collect()
+}
+
+/// The entry with the highest `value` (the first of equals), that value, and the
+/// highest value of any other entry (0 when there is none).
+fn best_two(rows: &[Pooled], value: impl Fn(&Pooled) -> f32) -> (Option<u32>, f32, f32) {
+    let mut leader = None;
+    let (mut best, mut second) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for r in rows {
+        let v = value(r);
+        if v > best {
+            second = best;
+            best = v;
+            leader = Some(r.entry);
+        } else if v > second {
+            second = v;
+        }
+    }
+    let floor = |x: f32| if x.is_finite() { x } else { 0.0 };
+    (leader, floor(best), floor(second))
 }
 
 /// One shard per language present, holding the phrasings `keep(entry, phrasing)`
@@ -421,6 +886,9 @@ fn candidates(
         else {
             continue;
         };
+        if !analysed.searchable() {
+            continue;
+        }
         let hits = shard.search(&searcher, &analysed, limit, exclude)?;
         if hits.len() == limit
             && let Some(last) = hits.last()
@@ -465,6 +933,8 @@ fn candidates(
                 margin: c.normalised - other,
                 length: c.length,
                 known: c.known,
+                semantic: 0.0,
+                semantic_margin: 0.0,
             };
             (c, features)
         })
@@ -563,7 +1033,8 @@ impl Shard {
     }
 
     /// The question's terms with their IDF, its self-score and the share of its IDF
-    /// mass the shard knows. `None` when it has no terms.
+    /// mass the shard knows. `None` when it has no terms; no searchable terms (see
+    /// [`Analysed::searchable`]) when none of them is known.
     fn analyse(
         &self,
         searcher: &Searcher,
@@ -636,9 +1107,8 @@ impl Shard {
                 terms.push((term, weight));
             }
         }
-        if terms.is_empty() || self_score <= 0.0 {
-            return Ok(None);
-        }
+        // No known term (or no weight): the caller searches nothing, but the
+        // length and the (zero) known share still describe the question.
         Ok(Some(Analysed {
             terms,
             self_score,
@@ -701,7 +1171,7 @@ impl Shard {
 }
 
 /// `text` cut to at most `max` bytes at a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
+pub(crate) fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
@@ -884,6 +1354,85 @@ mod tests {
                 assert_eq!(h.join().ok(), Some(expected.clone()));
             }
         });
+        Ok(())
+    }
+
+    /// The real model, when `FRONTDESK_TEST_MODEL_DIR` names it.
+    fn model() -> Option<Arc<Embedder>> {
+        crate::semantic::test_model().map(Arc::new)
+    }
+
+    #[test]
+    fn semantic_matching_finds_paraphrases_without_common_words() -> Result<(), BotError> {
+        let Some(embedder) = model() else {
+            return Ok(());
+        };
+        let bm25 = Matcher::new(&library())?;
+        let m = Matcher::with_embedder(&library(), Options::default(), Arc::clone(&embedder))?;
+        assert!(m.embedder().is_some() && bm25.embedder().is_none());
+        assert!(m.calibration().ranking.is_some() && bm25.calibration().ranking.is_none());
+        // No word in common with the right entry's phrasings.
+        for (q, want) in [
+            ("somebody pinched my wallet", "lost-card"),
+            ("at what time do you close", "opening-hours"),
+            ("put funds on the balance", "top-up"),
+        ] {
+            assert_eq!(top(&m, q).as_deref(), Some(want), "{q}");
+        }
+        // What BM25 found still works, in both languages.
+        assert_eq!(top(&m, "Cards LOST!").as_deref(), Some("lost-card"));
+        assert_eq!(top(&m, "银行卡丢失了").as_deref(), Some("zh-lost-card"));
+        for x in m.ask("my card was stolen", 5) {
+            assert!((0.0..=1.0).contains(&x.degree), "{x:?}");
+        }
+        // A language the library lacks: candidates now (meaning has no language),
+        // but with a degree that offers a human.
+        let russian = m.ask("Где находится ближайший банкомат", 3);
+        assert!(
+            russian.iter().all(|x| x.degree < crate::DEFAULT_THRESHOLD),
+            "{russian:?}"
+        );
+        // Nothing to mean: no match, as with BM25 alone.
+        assert!(m.ask("", 3).is_empty());
+        assert!(m.ask("?!…", 3).is_empty());
+        assert!(m.ask("lost card", 0).is_empty());
+        let huge = "lost card ".repeat(1_000_000);
+        assert!(m.ask(&huge, 3).len() <= 3);
+        // Deterministic, and a rebuild reusing the embeddings is the same matcher.
+        let again = Matcher::with_embedder_reusing(
+            &library(),
+            Options::default(),
+            Arc::clone(&embedder),
+            &m,
+        )?;
+        assert_eq!(m.calibration(), again.calibration());
+        for q in [
+            "lost card",
+            "银行卡",
+            "open sunday",
+            "somebody pinched my wallet",
+        ] {
+            assert_eq!(m.ask(q, 3), again.ask(q, 3));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_model_that_does_not_load_leaves_bm25_working() -> Result<(), BotError> {
+        // What the server does with a bad `bot.model_dir`: report the error (it names
+        // the path) and build the matcher without semantic matching.
+        let dir = std::path::Path::new("/nonexistent/model-dir");
+        let matcher = match Embedder::load(dir) {
+            Ok(embedder) => {
+                Matcher::with_embedder(&library(), Options::default(), Arc::new(embedder))?
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("/nonexistent/model-dir"), "{e}");
+                Matcher::new(&library())?
+            }
+        };
+        assert!(matcher.embedder().is_none());
+        assert_eq!(top(&matcher, "Cards LOST!").as_deref(), Some("lost-card"));
         Ok(())
     }
 

@@ -2,7 +2,9 @@
 //! (`../shared/data` next to the repository; CI has it).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use frontdesk_bot::Embedder;
 use frontdesk_bot::dataset::{Dataset, OutOfScope};
 use frontdesk_bot::eval::{self, EvalOptions};
 
@@ -84,5 +86,86 @@ fn line_file_layouts_load_with_their_out_of_scope_sets() -> Result<(), Box<dyn s
     // banking77 has no few-shot split: refused, naming the file.
     let err = Dataset::load(&data_dir().join("banking77"), "train_5").err();
     assert!(err.is_some_and(|e| e.to_string().contains("train_5.csv")));
+    Ok(())
+}
+
+/// The real embedding model, when `FRONTDESK_TEST_MODEL_DIR` names it (see
+/// `semantic::test_model`: `FRONTDESK_TEST_MODEL_REQUIRED` turns a skip into a failure).
+fn model() -> Option<Arc<Embedder>> {
+    let Some(dir) = std::env::var_os("FRONTDESK_TEST_MODEL_DIR") else {
+        assert!(
+            std::env::var_os("FRONTDESK_TEST_MODEL_REQUIRED").is_none(),
+            "FRONTDESK_TEST_MODEL_REQUIRED is set but FRONTDESK_TEST_MODEL_DIR is not"
+        );
+        eprintln!("skipped: FRONTDESK_TEST_MODEL_DIR is not set (semantic model tests)");
+        return None;
+    };
+    match Embedder::load(std::path::Path::new(&dir)) {
+        Ok(e) => Some(Arc::new(e)),
+        Err(e) => panic!("FRONTDESK_TEST_MODEL_DIR is set but the model does not load: {e}"),
+    }
+}
+
+#[test]
+fn semantic_matching_beats_bm25_on_a_slice_of_banking77() -> Result<(), Box<dyn std::error::Error>>
+{
+    let dir = data_dir().join("banking77");
+    let Some(embedder) = model() else {
+        return Ok(());
+    };
+    if !dir.is_dir() {
+        eprintln!("skipped: {} is absent", dir.display());
+        return Ok(());
+    }
+    let mut data = Dataset::load(&dir, "train")?;
+    // Twelve intents, 15 training questions each (a business's first library: where
+    // meaning matters most), 25 test questions each: the model's cost in the dev
+    // profile stays around ten seconds.
+    let keep: Vec<String> = data.intents().into_iter().skip(20).take(12).collect();
+    let mut taken = std::collections::HashMap::<String, usize>::new();
+    data.train.retain(|e| {
+        let n = taken.entry(e.label.clone()).or_default();
+        *n += 1;
+        keep.contains(&e.label) && *n <= 15
+    });
+    let mut asked = std::collections::HashMap::<String, usize>::new();
+    data.test.retain(|e| {
+        let n = asked.entry(e.label.clone()).or_default();
+        *n += 1;
+        keep.contains(&e.label) && *n <= 25
+    });
+    data.out_of_scope = vec![
+        (
+            "what's the weather tomorrow in paris".to_owned(),
+            OutOfScope::OutOfDomain,
+        ),
+        ("play some jazz music".to_owned(), OutOfScope::OutOfDomain),
+    ];
+    let options = EvalOptions {
+        scale: 0,
+        ..EvalOptions::default()
+    };
+    let bm25 = eval::run(&data, &options, &mut |_| {})?;
+    let semantic = eval::run_with(&data, &options, Some(&embedder), &mut |line| {
+        eprintln!("{line}")
+    })?;
+    eprintln!(
+        "top-1 on {} questions: BM25 {:.3}, semantic {:.3}",
+        semantic.test_questions, bm25.top1_accuracy, semantic.top1_accuracy
+    );
+    assert!(!bm25.semantic && semantic.semantic);
+    assert!(
+        semantic.top1_accuracy >= bm25.top1_accuracy + 0.05,
+        "BM25 {} semantic {}",
+        bm25.top1_accuracy,
+        semantic.top1_accuracy
+    );
+    assert!(semantic.calibration.ranking.is_some());
+    assert_eq!(semantic.oos_handoff_rate, Some(1.0));
+    let json: serde_json::Value = serde_json::from_str(&semantic.to_json())?;
+    assert_eq!(json.get("semantic"), Some(&serde_json::Value::Bool(true)));
+    for key in ["top1_accuracy", "oos_handoff_rate", "inscope_handoff_rate"] {
+        assert!(json.get(key).is_some_and(|v| v.is_number()), "{key}");
+    }
     Ok(())
 }

@@ -242,6 +242,13 @@ pub struct AnswerLibraryInfo {
     /// taken effect (at once for changes over this API; within `bot.reload_secs`
     /// for `frontdesk answers import`).
     pub serving_version: i64,
+    /// How questions are matched: `bm25`, or `bm25+semantic` with the configured
+    /// sentence-embedding model.
+    pub matching: String,
+    /// Why the configured semantic model is not in use (it could not be loaded;
+    /// the message names the path). Absent when all is well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_error: Option<String>,
     /// The entries, by id.
     pub entries: Vec<AnswerEntry>,
 }

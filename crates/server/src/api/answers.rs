@@ -194,6 +194,11 @@ pub(crate) async fn get_library(
         return Ok(Json(AnswerLibraryInfo {
             version,
             serving_version: app.bot.current().version,
+            matching: app.bot.matching().as_str().to_owned(),
+            model_error: match app.bot.matching() {
+                crate::bot::Matching::ModelFailed(e) => Some(e.clone()),
+                _ => None,
+            },
             entries: library.iter().map(entry_of).collect(),
         })
         .into_response());

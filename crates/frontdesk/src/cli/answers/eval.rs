@@ -4,13 +4,14 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use frontdesk_bot::analysis::AnalysisOptions;
 use frontdesk_bot::dataset::Dataset;
 use frontdesk_bot::eval::{self, EvalOptions, EvalReport};
-use frontdesk_bot::{DEFAULT_THRESHOLD, Granularity, Options};
+use frontdesk_bot::{DEFAULT_THRESHOLD, Embedder, Granularity, Options};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -46,6 +47,11 @@ pub struct EvalArgs {
     /// Remove English stop words (Lucene's list) before matching.
     #[arg(long)]
     stop_words: bool,
+    /// A sentence-embedding model directory (all-MiniLM-L6-v2: model.safetensors,
+    /// tokenizer.json, config.json) for semantic matching beside BM25; unset: BM25
+    /// alone. A directory that does not load is an error.
+    #[arg(long, value_name = "DIR", env = "FRONTDESK_BOT_MODEL")]
+    model: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -85,7 +91,24 @@ pub fn evaluate(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let started = std::time::Instant::now();
-    let report = eval::run(&data, &options, &mut |line| {
+    // Loaded before anything is measured: a bad directory fails at once, naming it
+    // (the server falls back to BM25 instead; an evaluation must not, or its numbers
+    // would silently be BM25's).
+    let embedder = match &args.model {
+        Some(dir) => {
+            let embedder = Embedder::load(dir)
+                .with_context(|| format!("--model {}: cannot load the model", dir.display()))?;
+            eprintln!(
+                "semantic matching on: {} ({} dimensions, loaded in {:.1} s)",
+                dir.display(),
+                embedder.dims(),
+                started.elapsed().as_secs_f64()
+            );
+            Some(Arc::new(embedder))
+        }
+        None => None,
+    };
+    let report = eval::run_with(&data, &options, embedder.as_ref(), &mut |line| {
         eprintln!(
             "[{:>6.1}s] {}: {line}",
             started.elapsed().as_secs_f64(),
@@ -120,11 +143,31 @@ fn text(r: &EvalReport) -> String {
         "{} (training split {}): {} entries, {} phrasings; {} test questions, {} out of scope",
         r.dataset, r.train_split, r.entries, r.phrasings, r.test_questions, r.oos_questions
     );
-    let _ = writeln!(s, "library built in {:.2} s", r.build_secs);
-    let c = &r.calibration;
     let _ = writeln!(
         s,
-        "calibration: {} held-out phrasings (leave-one-out top-1 {}), {} out-of-scope stand-ins; {}; weights [bias, score, margin, length, known] = [{}]",
+        "matching: {}",
+        r.model_dir.as_ref().map_or_else(
+            || "BM25 alone".to_owned(),
+            |dir| format!("BM25 and semantic ({dir})")
+        )
+    );
+    let _ = writeln!(s, "library built in {:.2} s", r.build_secs);
+    let c = &r.calibration;
+    if let Some(ranking) = &c.ranking {
+        let _ = writeln!(
+            s,
+            "ranking weights [bm25, similarity, centroid] = [{}]",
+            ranking
+                .weights
+                .iter()
+                .map(|w| format!("{w:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "calibration: {} held-out phrasings (leave-one-out top-1 {}), {} out-of-scope stand-ins; {}; weights [bias, score, margin, length, known, semantic, semantic margin] = [{}]",
         c.in_scope_samples,
         opt_pct(c.in_scope_top1),
         c.out_of_scope_samples,
@@ -225,8 +268,10 @@ fn chart(r: &EvalReport, path: &Path) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let caption = format!(
-        "{} ({}): share offered a human, by degree threshold",
-        r.dataset, r.train_split
+        "{} ({}{}): share offered a human, by degree threshold",
+        r.dataset,
+        r.train_split,
+        if r.semantic { ", BM25 + semantic" } else { "" }
     );
     let mut c = ChartBuilder::on(&root)
         .caption(caption, ("sans-serif", 20))
