@@ -151,28 +151,7 @@ pub fn fit(samples: &[(Features, bool)], prior: &Model, strength: f64) -> Model 
                 }
             }
         }
-        let Some(step) = solve(hess, grad) else {
-            break;
-        };
-        // Halve the step until the objective goes down (a full Newton step can
-        // overshoot far from the optimum).
-        let mut t = 1.0;
-        let mut moved = false;
-        while t > 1e-6 {
-            let mut next = w;
-            for i in 0..WEIGHTS {
-                next[i] -= t * step[i];
-            }
-            let value = objective(&next);
-            if value < current {
-                w = next;
-                moved = current - value > 1e-10 * current.abs().max(1.0);
-                current = value;
-                break;
-            }
-            t /= 2.0;
-        }
-        if !moved {
+        if !newton_step(&mut w, &mut current, hess, grad, &objective) {
             break;
         }
     }
@@ -184,6 +163,38 @@ pub fn fit(samples: &[(Features, bool)], prior: &Model, strength: f64) -> Model 
 }
 
 /// Solves `a x = b` by Gaussian elimination with partial pivoting; `None` if singular.
+/// One damped Newton step of a minimisation: solves `hess · step = grad`, then
+/// halves the step until `objective` goes down (a full step can overshoot far from
+/// the optimum), and moves `w` there. False when it cannot move any more (a singular
+/// system, or no decrease worth the name): the caller stops iterating.
+pub(crate) fn newton_step<const N: usize>(
+    w: &mut [f64; N],
+    current: &mut f64,
+    hess: [[f64; N]; N],
+    grad: [f64; N],
+    objective: &dyn Fn(&[f64; N]) -> f64,
+) -> bool {
+    let Some(step) = solve(hess, grad) else {
+        return false;
+    };
+    let mut t = 1.0;
+    while t > 1e-6 {
+        let mut next = *w;
+        for i in 0..N {
+            next[i] -= t * step[i];
+        }
+        let value = objective(&next);
+        if value < *current {
+            *w = next;
+            let moved = *current - value > 1e-10 * current.abs().max(1.0);
+            *current = value;
+            return moved;
+        }
+        t /= 2.0;
+    }
+    false
+}
+
 pub(crate) fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> Option<[f64; N]> {
     for col in 0..N {
         let pivot = (col..N).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;

@@ -620,26 +620,7 @@ pub fn fit_ranking(
                 }
             }
         }
-        let Some(step) = crate::degree::solve(hess, grad) else {
-            break;
-        };
-        let mut t = 1.0;
-        let mut moved = false;
-        while t > 1e-6 {
-            let mut next = w;
-            for i in 0..N {
-                next[i] -= t * step[i];
-            }
-            let value = objective(&next);
-            if value < current {
-                w = next;
-                moved = current - value > 1e-10 * current.abs().max(1.0);
-                current = value;
-                break;
-            }
-            t /= 2.0;
-        }
-        if !moved {
+        if !crate::degree::newton_step(&mut w, &mut current, hess, grad, &objective) {
             break;
         }
     }

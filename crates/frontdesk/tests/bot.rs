@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
+
 use frontdesk_client::{
     AgentClient, ApiClient, ClientError, Connection, CustomerClient, CustomerEvent,
 };
@@ -16,10 +17,14 @@ use frontdesk_protocol::agent::PresenceChoice;
 use frontdesk_protocol::{ClientMessage, ErrorCode, ServerMessage};
 
 const WAIT: Duration = Duration::from_secs(10);
-const PASSWORD: &str = "agent-password-1";
 
 fn phone(i: usize) -> String {
     format!("+1201555{:04}", 2000 + i)
+}
+
+/// An agent holding one chat.
+async fn agent(ts: &TestServer, admin: &ApiClient, name: &str) -> AgentClient {
+    common::agent(ts, admin, name, 1).await
 }
 
 /// A server with the demo menu and the demo answer library in effect.
@@ -35,19 +40,6 @@ async fn load_demo_library(ts: &TestServer) {
     let rows: Vec<_> = library.iter().map(frontdesk_server::bot::row_of).collect();
     state.store.replace_answers(&rows, 1).await.unwrap();
     state.bot.reload().await.unwrap();
-}
-
-async fn agent(ts: &TestServer, admin: &ApiClient, name: &str) -> AgentClient {
-    let body = serde_json::json!({
-        "username": name, "display_name": format!("Agent {name}"),
-        "password": PASSWORD, "chat_capacity": 1,
-    });
-    let (status, reply) = admin
-        .post_raw("/api/agents", "application/json", &body.to_string())
-        .await
-        .unwrap();
-    assert_eq!(status, 201, "{reply}");
-    AgentClient::login(&ts.url(), name, PASSWORD).await.unwrap()
 }
 
 /// A customer who opened the bot ("ask" in the demo menu).

@@ -7,30 +7,16 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::TestServer;
+use common::{TestServer, agent};
 use frontdesk_client::{AgentClient, ApiClient, CustomerClient, CustomerEvent, QueueStatus};
 use frontdesk_protocol::ErrorCode;
 use frontdesk_protocol::agent::{AgentServerMessage, PresenceChoice, ServiceView};
 
 const WAIT: Duration = Duration::from_secs(10);
-const PASSWORD: &str = "agent-password-1";
+const PASSWORD: &str = common::AGENT_PASSWORD;
 
 fn phone(i: usize) -> String {
     format!("+1201555{:04}", 1000 + i)
-}
-
-/// Creates an agent account over REST and connects it.
-async fn agent(ts: &TestServer, admin: &ApiClient, name: &str, capacity: u32) -> AgentClient {
-    let body = serde_json::json!({
-        "username": name, "display_name": format!("Agent {name}"),
-        "password": PASSWORD, "chat_capacity": capacity,
-    });
-    let (status, reply) = admin
-        .post_raw("/api/agents", "application/json", &body.to_string())
-        .await
-        .unwrap();
-    assert_eq!(status, 201, "{reply}");
-    AgentClient::login(&ts.url(), name, PASSWORD).await.unwrap()
 }
 
 /// A customer who chose the chat item.

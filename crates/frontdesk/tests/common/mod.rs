@@ -5,13 +5,32 @@
 
 use std::path::PathBuf;
 
-use frontdesk_client::{ApiClient, Connection};
+use frontdesk_client::{AgentClient, ApiClient, Connection};
 use frontdesk_protocol::{ClientMessage, ServerMessage};
 use frontdesk_server::config::Config;
 use frontdesk_server::{AppState, Server};
 
 /// The admin account every test server has.
 pub const ADMIN: (&str, &str) = ("admin", "admin-password-1");
+
+/// The password of agents made by [`agent`].
+pub const AGENT_PASSWORD: &str = "agent-password-1";
+
+/// Creates agent `name` (holding `capacity` chats) over REST and connects it.
+pub async fn agent(ts: &TestServer, admin: &ApiClient, name: &str, capacity: u32) -> AgentClient {
+    let body = serde_json::json!({
+        "username": name, "display_name": format!("Agent {name}"),
+        "password": AGENT_PASSWORD, "chat_capacity": capacity,
+    });
+    let (status, reply) = admin
+        .post_raw("/api/agents", "application/json", &body.to_string())
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{reply}");
+    AgentClient::login(&ts.url(), name, AGENT_PASSWORD)
+        .await
+        .unwrap()
+}
 
 /// A running server and the directory its data lives in.
 pub struct TestServer {
