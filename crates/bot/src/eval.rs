@@ -190,19 +190,9 @@ pub fn run_with(
     progress: &mut dyn FnMut(&str),
 ) -> Result<EvalReport, BotError> {
     let library = data.library();
-    let phrasings = library.iter().map(|e| e.phrasings.len()).sum();
-    progress(&format!(
-        "building the library: {} entries, {phrasings} phrasings{}",
-        library.len(),
-        if embedder.is_some() {
-            " (embedding every phrasing)"
-        } else {
-            ""
-        }
-    ));
-    let started = Instant::now();
-    let matcher = build(&library, options.matcher, embedder)?;
-    let build_secs = started.elapsed().as_secs_f64();
+    let phrasings = phrasing_count(&library);
+    let (matcher, build_secs) =
+        build_timed("the library", &library, options.matcher, embedder, progress)?;
 
     progress(&format!(
         "asking {} in-scope and {} out-of-scope questions",
@@ -306,6 +296,34 @@ pub fn run_with(
 }
 
 /// A matcher with or without semantic matching.
+fn phrasing_count(library: &[Answer]) -> usize {
+    library.iter().map(|e| e.phrasings.len()).sum()
+}
+
+/// Builds `what`'s matcher, saying so on `progress`; returns it with the seconds
+/// the build took.
+fn build_timed(
+    what: &str,
+    library: &[Answer],
+    options: Options,
+    embedder: Option<&Arc<Embedder>>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Matcher, f64), BotError> {
+    let phrasings = phrasing_count(library);
+    progress(&format!(
+        "building {what}: {} entries, {phrasings} phrasings{}",
+        library.len(),
+        if embedder.is_some() {
+            " (embedding every phrasing)"
+        } else {
+            ""
+        }
+    ));
+    let started = Instant::now();
+    let matcher = build(library, options, embedder)?;
+    Ok((matcher, started.elapsed().as_secs_f64()))
+}
+
 fn build(
     library: &[Answer],
     options: Options,
@@ -324,19 +342,14 @@ fn scale_report(
     progress: &mut dyn FnMut(&str),
 ) -> Result<ScaleReport, BotError> {
     let library = scaled_library(data, options.scale, SCALE_PHRASINGS, SCALE_SEED);
-    let phrasings = library.iter().map(|e| e.phrasings.len()).sum();
-    progress(&format!(
-        "building the synthetic library: {} entries, {phrasings} phrasings{}",
-        library.len(),
-        if embedder.is_some() {
-            " (embedding every phrasing)"
-        } else {
-            ""
-        }
-    ));
-    let started = Instant::now();
-    let matcher = build(&library, options.matcher, embedder)?;
-    let build_secs = started.elapsed().as_secs_f64();
+    let phrasings = phrasing_count(&library);
+    let (matcher, build_secs) = build_timed(
+        "the synthetic library",
+        &library,
+        options.matcher,
+        embedder,
+        progress,
+    )?;
     let questions: Vec<&str> = data
         .test
         .iter()
