@@ -11,6 +11,7 @@
 //! than blocking those behind them; they keep their place and go first once an
 //! agent can take them.
 
+use std::collections::HashMap;
 use std::hash::Hash;
 
 use crate::agents::AgentPool;
@@ -32,6 +33,8 @@ pub struct Dispatcher<C, A> {
     pub waiting: WaitingQueue<C>,
     /// Agents and the ready queue.
     pub agents: AgentPool<A>,
+    /// Customers waiting for one agent in particular.
+    preferred: HashMap<C, A>,
 }
 
 impl<C: Clone + Eq + Hash, A: Clone + Eq + Hash> Dispatcher<C, A> {
@@ -41,6 +44,7 @@ impl<C: Clone + Eq + Hash, A: Clone + Eq + Hash> Dispatcher<C, A> {
         Self {
             waiting: WaitingQueue::new(policy),
             agents: AgentPool::new(),
+            preferred: HashMap::new(),
         }
     }
 
@@ -52,17 +56,68 @@ impl<C: Clone + Eq + Hash, A: Clone + Eq + Hash> Dispatcher<C, A> {
         self.waiting.push(w)
     }
 
-    /// Makes every pairing possible now, in serving order.
+    /// Queues a customer who waits for `agent` first: only that agent takes them
+    /// until [`Dispatcher::lapse`], and ahead of everyone else in the queue.
+    ///
+    /// # Errors
+    /// [`AlreadyQueued`] if they are waiting already; nothing changes.
+    pub fn enqueue_for(&mut self, w: Waiting<C>, agent: A) -> Result<(), AlreadyQueued> {
+        let who = w.who.clone();
+        self.waiting.push(w)?;
+        self.preferred.insert(who, agent);
+        Ok(())
+    }
+
+    /// Takes a customer out of the queue (cancelled, gone), with any preference.
+    pub fn remove(&mut self, who: &C) -> Option<Waiting<C>> {
+        self.preferred.remove(who);
+        self.waiting.remove(who)
+    }
+
+    /// The agent a waiting customer is waiting for, while the preference holds.
+    #[must_use]
+    pub fn preference(&self, who: &C) -> Option<&A> {
+        self.preferred.get(who)
+    }
+
+    /// Ends a customer's wait for their agent: from now on anyone may take them.
+    /// Returns the agent they were waiting for, if they still were.
+    pub fn lapse(&mut self, who: &C) -> Option<A> {
+        let agent = self.preferred.remove(who)?;
+        self.waiting.contains(who).then_some(agent)
+    }
+
+    /// Makes every pairing possible now, in serving order: first customers waiting
+    /// for an agent who can take them now, then everyone else.
     pub fn assign(&mut self) -> Vec<Assignment<C, A>> {
         let mut out = Vec::new();
+        let mut choices: Vec<(C, A, Need)> = Vec::new();
+        // Customers removed from `waiting` directly leave a stale preference; drop it.
+        let waiting = &self.waiting;
+        self.preferred.retain(|who, _| waiting.contains(who));
+        if self
+            .preferred
+            .values()
+            .any(|a| self.agents.ready().any(|r| r == a))
+        {
+            for w in self.waiting.iter() {
+                if let Some(agent) = self.preferred.get(&w.who)
+                    && self.agents.take(agent, w.need)
+                {
+                    choices.push((w.who.clone(), agent.clone(), w.need));
+                }
+            }
+        }
         // Stop as soon as no ready agent can take any kind of customer: the common
         // case (all agents busy, long queue) then costs nothing per waiting customer.
-        let mut choices: Vec<(C, A, Need)> = Vec::new();
         for w in self.waiting.iter() {
             if self.agents.first_fit(Need::Chat).is_none()
                 && self.agents.first_fit(Need::Voice).is_none()
             {
                 break;
+            }
+            if self.preferred.contains_key(&w.who) {
+                continue;
             }
             if let Some(agent) = self.agents.first_fit(w.need).cloned()
                 && self.agents.take(&agent, w.need)
@@ -71,6 +126,7 @@ impl<C: Clone + Eq + Hash, A: Clone + Eq + Hash> Dispatcher<C, A> {
             }
         }
         for (who, agent, _) in choices {
+            self.preferred.remove(&who);
             if let Some(customer) = self.waiting.remove(&who) {
                 out.push(Assignment { customer, agent });
             }
@@ -156,11 +212,80 @@ mod tests {
         assert_eq!(got, [11]);
     }
 
+    #[test]
+    fn a_customer_waiting_for_their_agent_gets_them_first() {
+        let mut d = dispatcher();
+        d.enqueue(chat(10, Tier::Core, 0)).unwrap();
+        d.enqueue_for(chat(11, Tier::New, 5), 2).unwrap();
+        assert_eq!(d.preference(&11), Some(&2));
+        // Agent 1 is ready: they take the general head, never the customer who
+        // waits for agent 2.
+        d.agents.set_available(&1, 1);
+        let got: Vec<(u32, u32)> = d
+            .assign()
+            .into_iter()
+            .map(|a| (a.customer.who, a.agent))
+            .collect();
+        assert_eq!(got, [(10, 1)]);
+        d.enqueue(chat(12, Tier::Core, 6)).unwrap();
+        d.agents.finish(&1, Need::Chat);
+        let got: Vec<(u32, u32)> = d
+            .assign()
+            .into_iter()
+            .map(|a| (a.customer.who, a.agent))
+            .collect();
+        assert_eq!(got, [(12, 1)], "the general queue goes on around them");
+        // Agent 2 comes: they take the customer waiting for them, although a
+        // higher-tier customer who came earlier waits in the general queue.
+        d.enqueue(chat(13, Tier::Core, 1)).unwrap();
+        d.agents.set_available(&2, 1);
+        let got: Vec<(u32, u32)> = d
+            .assign()
+            .into_iter()
+            .map(|a| (a.customer.who, a.agent))
+            .collect();
+        assert_eq!(got, [(11, 2)]);
+        assert_eq!(d.preference(&11), None, "served: the preference is gone");
+        assert_eq!(d.waiting.position(&13), Some(0));
+    }
+
+    #[test]
+    fn a_lapsed_preference_leaves_the_customer_in_their_place() {
+        let mut d = dispatcher();
+        d.enqueue_for(chat(11, Tier::Core, 0), 2).unwrap();
+        d.enqueue(chat(12, Tier::New, 9)).unwrap();
+        d.agents.set_available(&1, 1);
+        let got: Vec<u32> = d.assign().into_iter().map(|a| a.customer.who).collect();
+        assert_eq!(got, [12]);
+        assert_eq!(d.lapse(&11), Some(2));
+        assert_eq!(d.lapse(&11), None, "only once");
+        d.agents.finish(&1, Need::Chat);
+        let got: Vec<(u32, u32)> = d
+            .assign()
+            .into_iter()
+            .map(|a| (a.customer.who, a.agent))
+            .collect();
+        assert_eq!(got, [(11, 1)], "anyone may take them now");
+    }
+
+    #[test]
+    fn a_removed_customer_takes_their_preference_with_them() {
+        let mut d = dispatcher();
+        d.enqueue_for(chat(11, Tier::Core, 0), 2).unwrap();
+        assert!(d.remove(&11).is_some());
+        assert_eq!(d.preference(&11), None);
+        assert_eq!(d.lapse(&11), None);
+        d.enqueue(chat(11, Tier::Core, 3)).unwrap();
+        d.agents.set_available(&1, 1);
+        assert_eq!(d.assign().len(), 1, "queued again without a preference");
+    }
+
     /// One step of a random session against the dispatcher.
     #[derive(Debug, Clone)]
     enum Op {
-        Arrive { tier: usize, voice: bool },
+        Arrive { tier: usize, voice: bool, for_agent: Option<u32> },
         Cancel(u32),
+        Lapse(u32),
         Ready { agent: u32, capacity: u32 },
         Away(u32),
         Finish(u32),
@@ -169,8 +294,10 @@ mod tests {
 
     fn arb_op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            4 => (0usize..9, any::<bool>()).prop_map(|(tier, voice)| Op::Arrive { tier, voice }),
+            4 => (0usize..9, any::<bool>(), proptest::option::weighted(0.25, 0u32..6))
+                .prop_map(|(tier, voice, for_agent)| Op::Arrive { tier, voice, for_agent }),
             1 => (0u32..60).prop_map(Op::Cancel),
+            1 => (0u32..60).prop_map(Op::Lapse),
             2 => (0u32..6, 1u32..4).prop_map(|(agent, capacity)| Op::Ready { agent, capacity }),
             1 => (0u32..6).prop_map(Op::Away),
             2 => (0u32..6).prop_map(Op::Finish),
@@ -180,10 +307,12 @@ mod tests {
 
     proptest! {
         /// Under any interleaving: each customer is assigned at most once, and only
-        /// if waiting; a round assigns in serving order; no assignment takes an agent
-        /// past their capacity, and a call is never shared; the pool's loads match
-        /// what was handed out; and after a round nobody waits whom a ready agent
-        /// could take.
+        /// if waiting; a round assigns those waiting for their agent first, then the
+        /// rest, each group in serving order; a customer waiting for an agent gets
+        /// no other; no assignment takes an agent past their capacity, and a call is
+        /// never shared; the pool's loads match what was handed out; and after a
+        /// round nobody waits whom a ready agent could take (for a customer waiting
+        /// for their agent: whom that agent could take).
         #[test]
         fn nobody_is_assigned_twice_and_capacity_holds(ops in proptest::collection::vec(arb_op(), 0..200)) {
             let mut d = dispatcher();
@@ -193,13 +322,21 @@ mod tests {
             let mut held: HashMap<u32, Vec<Need>> = HashMap::new();
             for (t, op) in ops.into_iter().enumerate() {
                 match op {
-                    Op::Arrive { tier, voice } => {
+                    Op::Arrive { tier, voice, for_agent } => {
                         let need = if voice { Need::Voice } else { Need::Chat };
                         let at = i64::try_from(t).unwrap() * 1000;
-                        d.enqueue(Waiting { who: next, tier: Tier::ALL[tier], arrived_ms: at, need }).unwrap();
+                        let w = Waiting { who: next, tier: Tier::ALL[tier], arrived_ms: at, need };
+                        match for_agent {
+                            Some(agent) => d.enqueue_for(w, agent).unwrap(),
+                            None => d.enqueue(w).unwrap(),
+                        }
                         next += 1;
                     }
-                    Op::Cancel(who) => { d.waiting.remove(&who); }
+                    Op::Cancel(who) => {
+                        // Both ways out of the queue: the dispatcher's, and the queue's own.
+                        if who % 2 == 0 { d.remove(&who); } else { d.waiting.remove(&who); }
+                    }
+                    Op::Lapse(who) => { d.lapse(&who); }
                     Op::Ready { agent, capacity } => d.agents.set_available(&agent, capacity),
                     Op::Away(agent) => d.agents.set_unavailable(&agent, Presence::Away),
                     Op::Finish(agent) => {
@@ -209,11 +346,27 @@ mod tests {
                     }
                     Op::Assign => {
                         let before: Vec<Waiting<u32>> = d.waiting.iter().cloned().collect();
+                        let wants: HashMap<u32, u32> = before
+                            .iter()
+                            .filter_map(|w| d.preference(&w.who).map(|a| (w.who, *a)))
+                            .collect();
                         let mut last_place = None;
+                        let mut in_preferred_pass = true;
                         for a in d.assign() {
                             prop_assert!(assigned.insert(a.customer.who), "customer {} assigned twice", a.customer.who);
                             let place = before.iter().position(|w| *w == a.customer);
                             prop_assert!(place.is_some(), "assigned without waiting");
+                            match wants.get(&a.customer.who) {
+                                Some(agent) => {
+                                    prop_assert_eq!(*agent, a.agent, "a customer waiting for an agent gets that agent");
+                                    prop_assert!(in_preferred_pass, "those waiting for their agent come first");
+                                }
+                                None if in_preferred_pass => {
+                                    in_preferred_pass = false;
+                                    last_place = None;
+                                }
+                                None => {}
+                            }
                             prop_assert!(place > last_place, "assignments follow the serving order");
                             last_place = place;
                             held.entry(a.agent).or_default().push(a.customer.need);
@@ -222,7 +375,14 @@ mod tests {
                         }
                         // Nobody left waiting could be taken by a ready agent.
                         for w in d.waiting.iter() {
-                            prop_assert!(d.agents.first_fit(w.need).is_none(), "{} left waiting beside a free agent", w.who);
+                            match d.preference(&w.who) {
+                                Some(agent) => prop_assert!(
+                                    !d.agents.ready().any(|r| r == agent)
+                                        || !d.agents.load(agent).is_some_and(|l| l.fits(w.need)),
+                                    "{} left waiting beside their free agent", w.who
+                                ),
+                                None => prop_assert!(d.agents.first_fit(w.need).is_none(), "{} left waiting beside a free agent", w.who),
+                            }
                         }
                     }
                 }

@@ -20,9 +20,12 @@
 //!   CSV and YAML files with every problem on its line.
 //! - [`handoff`]: when the bot offers a human (seed 002): matching degrees, the
 //!   single and mean thresholds, and how they move with agent idleness.
+//! - [`agent_link`]: the short link to an agent's page, a keyed MAC of (agent, phone).
+//! - [`profile`]: an agent's profile (slogan, contact, photo), ratings, satisfaction.
 //! - [`bot_session`]: one conversation with the bot: its degrees, the offer of a
 //!   human, and when it is made again after a decline.
 
+pub mod agent_link;
 pub mod agents;
 pub mod answers;
 pub mod bot_session;
@@ -32,6 +35,7 @@ pub mod dispatch;
 pub mod handoff;
 pub mod menu;
 pub mod phone;
+pub mod profile;
 pub mod queue;
 pub mod rate;
 pub mod tier;

@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //! - [`Store`] and its row types: this file.
+//! - [`cards`]: [`CardStore`], after the service: links, SMS, profiles, ratings.
 //! - [`sqlite`]: the embedded default, `sqlx` + SQLite in WAL mode.
 //!
 //! # Durability
@@ -14,10 +15,12 @@
 //! default `synchronous = FULL` that means the WAL is on disk, which is what lets the
 //! server tell a customer "recorded" (`ack`) only once it is true.
 
+pub mod cards;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
+pub use cards::CardStore;
 pub use sqlite::SqliteStore;
 
 /// A storage failure.
@@ -258,6 +261,8 @@ pub enum QueueWrite<'a> {
         tier: &'a str,
         /// `chat` or `voice`.
         need: &'a str,
+        /// The agent they wait for first, and until when (Unix ms).
+        prefer: Option<(i64, i64)>,
     },
     /// The customer leaves the queue (cancelled, or ended the consultation); an
     /// open service of theirs ends with `customer`.
@@ -277,6 +282,8 @@ pub struct QueueEntryRow {
     pub arrived_at: i64,
     /// Put back at the head of the queue.
     pub head: bool,
+    /// The agent they wait for first, and until when (Unix ms).
+    pub prefer: Option<(i64, i64)>,
 }
 
 /// A customer given to an agent.
@@ -454,7 +461,7 @@ pub struct PresenceRow {
 ///
 /// Implementations must make each method atomic and durable before returning.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: CardStore + Send + Sync + std::fmt::Debug + 'static {
     /// Checks the database answers.
     async fn ping(&self) -> Result<()>;
 

@@ -5,6 +5,8 @@
 //! serialised by SQLite itself; `busy_timeout` makes a second writer (an admin
 //! command run while the server is up) wait instead of failing.
 
+mod cards;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -525,15 +527,18 @@ impl Store for SqliteStore {
         }
         if updated == 1 {
             match &s.queue {
-                Some(QueueWrite::Join { tier, need }) => {
+                Some(QueueWrite::Join { tier, need, prefer }) => {
                     sqlx::query(
-                        "INSERT OR IGNORE INTO queue_entries (consultation_id, tier, need, arrived_at, head) \
-                         VALUES (?, ?, ?, ?, 0)",
+                        "INSERT OR IGNORE INTO queue_entries \
+                         (consultation_id, tier, need, arrived_at, head, prefer_agent, prefer_until) \
+                         VALUES (?, ?, ?, ?, 0, ?, ?)",
                     )
                     .bind(s.consultation)
                     .bind(tier)
                     .bind(need)
                     .bind(s.now)
+                    .bind(prefer.map(|p| p.0))
+                    .bind(prefer.map(|p| p.1))
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -698,6 +703,9 @@ impl Store for SqliteStore {
                     need: r.try_get("need")?,
                     arrived_at: r.try_get("arrived_at")?,
                     head: r.try_get::<i64, _>("head")? != 0,
+                    prefer: r
+                        .try_get::<Option<i64>, _>("prefer_agent")?
+                        .zip(r.try_get::<Option<i64>, _>("prefer_until")?),
                 })
             })
             .collect()
@@ -1157,6 +1165,7 @@ mod tests {
             queue: Some(QueueWrite::Join {
                 tier: "core",
                 need: "chat",
+                prefer: Some((agent, 99)),
             }),
             now: 10,
         };
@@ -1165,6 +1174,7 @@ mod tests {
         let q = s.queue_entries().await.unwrap();
         assert_eq!(q.len(), 1);
         assert_eq!((q[0].arrived_at, q[0].head), (10, false));
+        assert_eq!(q[0].prefer, Some((agent, 99)));
         let sv = ServiceRow {
             id: "s1".into(),
             consultation: "c1".into(),

@@ -612,6 +612,7 @@ impl Session {
             _ if joins => Some(QueueWrite::Join {
                 tier: tier.as_str(),
                 need: "chat",
+                prefer: None,
             }),
             Outcome::LeftQueue => Some(QueueWrite::Leave),
             Outcome::Ended if phase != Phase::Menu => Some(QueueWrite::Leave),
