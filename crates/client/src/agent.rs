@@ -41,6 +41,17 @@ pub struct AgentWelcome {
 // A transient value per message read (never stored in bulk): boxing the large
 // variant would cost an allocation per message for nothing.
 #[allow(clippy::large_enum_variant)]
+/// The answer to [`AgentClient::send_card`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardSent {
+    /// The SMS's id in the log.
+    pub sms: i64,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    /// The card had been issued before (by the button or at the end).
+    pub duplicate: bool,
+}
+
 #[derive(Debug, PartialEq)]
 enum Incoming {
     /// For whoever waits for it, else the event buffer.
@@ -319,6 +330,51 @@ impl AgentClient {
         }
     }
 
+    /// "Send my card": the customer of `service` gets this agent's link by SMS
+    /// (once per service). Returns the SMS's id, its status, and whether it had
+    /// been issued before.
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] when refused (`not_your_customer`); connection errors.
+    pub async fn send_card(&mut self, service: &str) -> Result<CardSent> {
+        self.link
+            .send(&AgentClientMessage::SendCard {
+                service: service.to_owned(),
+            })
+            .await?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match self.recv_until(deadline).await? {
+                Incoming::Event(AgentServerMessage::CardSent {
+                    service: about,
+                    sms,
+                    status,
+                    duplicate,
+                }) if about == service => {
+                    return Ok(CardSent {
+                        sms,
+                        status,
+                        duplicate,
+                    });
+                }
+                Incoming::Event(AgentServerMessage::Error {
+                    service: about,
+                    id: None,
+                    error,
+                    message,
+                    ..
+                }) if about.as_deref().is_none_or(|s| s == service) => {
+                    return Err(ClientError::Server {
+                        code: error,
+                        message,
+                    });
+                }
+                Incoming::Event(e) => self.link.events.push_back(e),
+                _ => {}
+            }
+        }
+    }
+
     /// Sends a chat message to the customer of `service` under a new id, and
     /// waits until it is stored. If the connection breaks first the message stays
     /// in the outbox and [`AgentClient::reconnect`] resends it with the same id
@@ -537,6 +593,7 @@ impl AgentClient {
                 Incoming::Event(AgentServerMessage::ServiceEnded { service, reason })
             }
             AgentServerMessage::Pong { .. } => Incoming::Pong,
+            e @ AgentServerMessage::CardSent { .. } => Incoming::Event(e),
             AgentServerMessage::Error {
                 service,
                 id,

@@ -55,6 +55,8 @@ pub struct QueueStatus {
     pub agents_available: u32,
     /// True when they were put back at the head because their agent vanished.
     pub requeued: bool,
+    /// The agent they wait for first (they came through that agent's link).
+    pub waiting_for: Option<AgentCard>,
 }
 
 /// The bot's answer to a question.
@@ -90,6 +92,12 @@ pub struct ChatSession {
 pub enum CustomerEvent {
     /// Waiting for an agent; sent again whenever the place or the estimate changes.
     Queued(QueueStatus),
+    /// The agent they waited for (through the agent's link) did not come free in
+    /// time; the next available agent takes them.
+    FellBack {
+        /// The agent they waited for.
+        agent: AgentCard,
+    },
     /// An agent took the customer (again after a resume during a chat, with the
     /// whole chat so far in `messages`).
     AgentJoined {
@@ -203,6 +211,8 @@ pub struct CustomerClient {
     transcript: Vec<ChatLine>,
     waiting: Option<QueueStatus>,
     chat: Option<ChatSession>,
+    /// The agent's link this consultation came through, sent again on resume.
+    link_code: Option<String>,
     /// How long to wait for any one answer.
     pub timeout: Duration,
 }
@@ -215,6 +225,7 @@ enum Action {
     End,
     Cancel,
     Human,
+    ReachAgent,
 }
 
 impl CustomerClient {
@@ -223,9 +234,24 @@ impl CustomerClient {
     /// # Errors
     /// When the server cannot be reached or refuses (e.g. `invalid_phone`).
     pub async fn start(base: &str, phone: &str) -> Result<Self> {
+        Self::open(base, ClientMessage::start(phone), None).await
+    }
+
+    /// Starts a consultation through an agent's link (`/a/CODE`): as the phone
+    /// the link was sent to; [`CustomerClient::reach_agent`] then asks for that
+    /// agent.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses (`unknown_link`).
+    pub async fn through_link(base: &str, code: &str) -> Result<Self> {
+        Self::open(base, ClientMessage::through_link(code), Some(code.to_owned())).await
+    }
+
+    async fn open(base: &str, hello: ClientMessage, link_code: Option<String>) -> Result<Self> {
         let mut conn = Connection::open(base).await?;
-        conn.send(&ClientMessage::start(phone)).await?;
+        conn.send(&hello).await?;
         let mut client = Self::detached(base, String::new());
+        client.link_code = link_code;
         client.welcome(&mut conn).await?;
         client.link.attach(conn);
         Ok(client)
@@ -250,6 +276,7 @@ impl CustomerClient {
             transcript: Vec::new(),
             waiting: None,
             chat: None,
+            link_code: None,
             timeout: Duration::from_secs(10),
         }
     }
@@ -427,8 +454,11 @@ impl CustomerClient {
     pub async fn reconnect(&mut self) -> Result<()> {
         self.link.drop_connection();
         let mut conn = Connection::open(&self.base).await?;
-        conn.send(&ClientMessage::resume(&self.resume_token))
-            .await?;
+        let mut hello = ClientMessage::resume(&self.resume_token);
+        if let ClientMessage::Hello { link, .. } = &mut hello {
+            link.clone_from(&self.link_code);
+        }
+        conn.send(&hello).await?;
         self.welcome(&mut conn).await?;
         self.link.attach(conn);
         for m in &self.outbox {
@@ -575,6 +605,7 @@ impl CustomerClient {
                 Action::End => ClientMessage::End { req },
                 Action::Cancel => ClientMessage::Cancel { req },
                 Action::Human => ClientMessage::Human { req },
+                Action::ReachAgent => ClientMessage::ReachAgent { req },
             };
             self.outbox.push_back(msg.clone());
             match self.send_and_wait(&msg, req).await {
@@ -726,6 +757,18 @@ impl CustomerClient {
         self.request(Action::Human).await.map(|(r, _)| r)
     }
 
+    /// Asks for the agent whose link this consultation came through
+    /// ([`CustomerClient::through_link`]): that agent takes them first; after the
+    /// server's wait, anyone ([`CustomerEvent::FellBack`]). Like
+    /// [`CustomerClient::human`], the `queued` (or `agent_joined`) arrives as an
+    /// event.
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] with `no_link` without a link, `already_waiting`.
+    pub async fn reach_agent(&mut self) -> Result<Reply> {
+        self.request(Action::ReachAgent).await.map(|(r, _)| r)
+    }
+
     /// Declines the human the bot offered.
     ///
     /// # Errors
@@ -834,6 +877,7 @@ impl CustomerClient {
                 estimated_wait_ms,
                 agents_available,
                 requeued,
+                waiting_for,
             } => {
                 let status = QueueStatus {
                     position,
@@ -841,6 +885,7 @@ impl CustomerClient {
                     estimated_wait_ms,
                     agents_available,
                     requeued,
+                    waiting_for,
                 };
                 self.waiting = Some(status.clone());
                 Incoming::Event(CustomerEvent::Queued(status))
@@ -946,6 +991,7 @@ impl CustomerClient {
                 duplicate,
             })),
             ServerMessage::OfferDeclined {} => Incoming::Declined,
+            ServerMessage::FellBack { agent } => Incoming::Event(CustomerEvent::FellBack { agent }),
             ServerMessage::Noted { id, .. } => Incoming::Noted(id),
             ServerMessage::Error {
                 req,
@@ -1089,6 +1135,7 @@ mod tests {
             estimated_wait_ms: Some(240_000),
             agents_available: 1,
             requeued: false,
+            waiting_for: None,
         }
     }
 
@@ -1140,6 +1187,7 @@ mod tests {
                 estimated_wait_ms: None,
                 agents_available: 0,
                 requeued: true,
+                waiting_for: None,
             },
         );
         assert!(matches!(
@@ -1368,6 +1416,7 @@ mod tests {
             estimated_wait_ms: None,
             agents_available: 1,
             requeued: false,
+            waiting_for: None,
         }));
         let e = c.next_event(Duration::from_millis(10)).await.unwrap();
         assert!(matches!(e, CustomerEvent::Queued(_)));

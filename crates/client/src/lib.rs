@@ -34,7 +34,7 @@ mod connection;
 mod customer;
 mod link;
 
-pub use agent::{AgentClient, AgentWelcome};
+pub use agent::{AgentClient, AgentWelcome, CardSent};
 pub use api::ApiClient;
 pub use chat::{Said, merge_line, new_message_id};
 pub use connection::{AgentConnection, Connection, Socket, agent_ws_url, http_url, ws_url};

@@ -152,6 +152,7 @@ async fn pushes_around_a_requests_answer_become_events() -> Result {
                 estimated_wait_ms: Some(60_000),
                 agents_available: 1,
                 requeued: false,
+                waiting_for: None,
             })
             .await?;
         }

@@ -33,6 +33,13 @@ pub enum AgentClientMessage {
         /// The service.
         service: String,
     },
+    /// Send the customer of this service the link to this agent's page by SMS
+    /// ("send my card"). Once per service: answered by `card_sent`, with
+    /// `duplicate` when the card went out before (by this button or at the end).
+    SendCard {
+        /// The service.
+        service: String,
+    },
     /// Heartbeat; answered with `pong`.
     Ping {
         /// Echoed back.
@@ -53,7 +60,7 @@ pub enum PresenceChoice {
 
 impl AgentClientMessage {
     /// Every `type` an agent may send.
-    pub const TYPES: [&'static str; 4] = ["presence", "say", "end_service", "ping"];
+    pub const TYPES: [&'static str; 5] = ["presence", "say", "end_service", "send_card", "ping"];
 
     /// Reads one text frame, telling apart the ways it can be wrong (as
     /// [`crate::ClientMessage::parse`]).
@@ -136,6 +143,18 @@ pub enum AgentServerMessage {
         /// consultation), `abandoned` (the customer did not come back) or
         /// `agent_lost` (this agent's connection was gone too long).
         reason: String,
+    },
+    /// Answer to `send_card`: the card's SMS is stored and queued for sending.
+    CardSent {
+        /// The service.
+        service: String,
+        /// The SMS's id in the log (`GET /api/sms`).
+        sms: i64,
+        /// Its delivery status now: `pending`, `sent` or `failed`.
+        status: String,
+        /// True when this service's card had been issued before; nothing new.
+        #[serde(default)]
+        duplicate: bool,
     },
     /// Answer to `ping`.
     Pong {
@@ -282,6 +301,9 @@ pub struct WaitingView {
     pub need: String,
     /// When they asked for an agent (Unix ms).
     pub since_ms: i64,
+    /// The agent they wait for first (they came through that agent's link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_agent: Option<i64>,
 }
 
 #[cfg(test)]
@@ -300,6 +322,9 @@ mod tests {
                 text: "hello".into(),
             },
             AgentClientMessage::EndService {
+                service: "s".into(),
+            },
+            AgentClientMessage::SendCard {
                 service: "s".into(),
             },
             AgentClientMessage::Ping { nonce: None },

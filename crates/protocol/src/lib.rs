@@ -33,6 +33,11 @@ pub enum ClientMessage {
         /// A resume token; when present the consultation it names is resumed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        /// The code of an agent's link (`/a/CODE`, sent by SMS after a service):
+        /// starts a consultation as the link's phone number (no `phone` needed), and
+        /// `reach_agent` then asks for that agent. May come with `resume` too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<String>,
     },
     /// Choose an item on the current screen.
     Select {
@@ -89,6 +94,14 @@ pub enum ClientMessage {
         /// Request number.
         req: u64,
     },
+    /// Be served by the agent of the link given in `hello`: queued like a chat
+    /// item, but that agent takes them first (at once if idle); after the
+    /// configured wait anyone may ([`ServerMessage::FellBack`]). Refused with
+    /// `no_link` without a link.
+    ReachAgent {
+        /// Request number.
+        req: u64,
+    },
     /// Decline the human the bot offered; answered by
     /// [`ServerMessage::OfferDeclined`], or `no_offer` when none is open.
     Decline {},
@@ -114,6 +127,18 @@ impl ClientMessage {
             protocol: PROTOCOL_VERSION,
             phone: Some(phone.to_owned()),
             resume: None,
+            link: None,
+        }
+    }
+
+    /// `hello` starting a consultation through an agent's link.
+    #[must_use]
+    pub fn through_link(code: &str) -> Self {
+        ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            phone: None,
+            resume: None,
+            link: Some(code.to_owned()),
         }
     }
 
@@ -124,13 +149,25 @@ impl ClientMessage {
             protocol: PROTOCOL_VERSION,
             phone: None,
             resume: Some(token.to_owned()),
+            link: None,
         }
     }
 
     /// Every `type` a client may send, for error messages and documentation.
-    pub const TYPES: [&'static str; 12] = [
-        "hello", "select", "back", "home", "end", "cancel", "say", "ask", "human", "decline",
-        "helped", "ping",
+    pub const TYPES: [&'static str; 13] = [
+        "hello",
+        "select",
+        "back",
+        "home",
+        "end",
+        "cancel",
+        "say",
+        "ask",
+        "human",
+        "reach_agent",
+        "decline",
+        "helped",
+        "ping",
     ];
 
     /// The request number, for messages that are numbered requests.
@@ -142,7 +179,8 @@ impl ClientMessage {
             | ClientMessage::Home { req }
             | ClientMessage::End { req }
             | ClientMessage::Cancel { req }
-            | ClientMessage::Human { req } => Some(*req),
+            | ClientMessage::Human { req }
+            | ClientMessage::ReachAgent { req } => Some(*req),
             ClientMessage::Hello { .. }
             | ClientMessage::Say { .. }
             | ClientMessage::Ask { .. }
@@ -281,6 +319,16 @@ pub enum ServerMessage {
         /// True when they were put back at the head because their agent vanished.
         #[serde(default)]
         requeued: bool,
+        /// The agent they wait for first (they came through that agent's link),
+        /// while that lasts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        waiting_for: Option<AgentCard>,
+    },
+    /// The agent the customer waited for (`reach_agent`) did not come free in
+    /// time: the next available agent takes them; a `queued` follows.
+    FellBack {
+        /// The agent they waited for.
+        agent: AgentCard,
     },
     /// The answer bot is open (after choosing a bot item, and after a resume when it
     /// was open): the conversation so far.
@@ -601,6 +649,10 @@ error_codes! {
     NoOffer = "no_offer",
     /// `helped` for a question that was not asked.
     UnknownQuestion = "unknown_question",
+    /// `reach_agent` on a consultation not started through an agent's link.
+    NoLink = "no_link",
+    /// The link's code in `hello` is not valid.
+    UnknownLink = "unknown_link",
     /// HTTP: an answer library (file or entry) failed validation.
     InvalidLibrary = "invalid_library",
     /// Something failed inside the server; it is logged. Retry later.
@@ -656,7 +708,10 @@ mod tests {
                 protocol: 1,
                 phone: Some("+12015550123".into()),
                 resume: None,
+                link: None,
             },
+            ClientMessage::through_link("AbCdEfGhIjKlMnOp"),
+            ClientMessage::ReachAgent { req: 9 },
             ClientMessage::Select {
                 req: 1,
                 item: "billing".into(),

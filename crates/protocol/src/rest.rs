@@ -418,3 +418,88 @@ mod answer_stats_tests {
         assert!(json[4]["handoff_rate"].is_null());
     }
 }
+
+/// An agent's page facts (`GET /api/agents/{id}/profile`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentProfile {
+    /// Account id (shown to customers as the agent's id).
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Name shown to customers.
+    pub display_name: String,
+    /// A line under their name ('' for none).
+    pub slogan: String,
+    /// A number customers may call (E.164).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_phone: Option<String>,
+    /// Whether they uploaded a photo (else a drawn default is shown).
+    pub has_photo: bool,
+    /// Services they finished.
+    pub served: u64,
+    /// Mean rating, 1–5, absent before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub satisfaction: Option<f64>,
+    /// Ratings received.
+    pub ratings: u64,
+}
+
+/// `PUT /api/agents/{id}/profile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProfileEdit {
+    /// At most 140 characters on one line; '' for none.
+    #[serde(default)]
+    pub slogan: String,
+    /// A phone number in any common format; '' or absent for none.
+    #[serde(default)]
+    pub contact_phone: String,
+}
+
+/// One SMS in the log (`GET /api/sms`): every agent link sent, and its delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SmsEntry {
+    /// The message's id.
+    pub id: i64,
+    /// What caused it (`service:<id>`).
+    pub trigger: String,
+    /// To (E.164).
+    pub phone: String,
+    /// The agent whose link it carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<i64>,
+    /// The consultation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consultation: Option<String>,
+    /// The service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The link's path (`/a/CODE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The text.
+    pub body: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    /// The sender that handled it last: `outbox`, `http` or `twilio`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The gateway's id for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    /// The gateway's status (`outbox` for the outbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_status: Option<String>,
+    /// When it was issued (RFC 3339).
+    pub created_at: String,
+    /// When a gateway accepted it (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    /// When the next attempt is due, while pending (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+}

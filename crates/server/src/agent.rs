@@ -240,6 +240,37 @@ impl AgentSession {
                 Ok(())
             }
             AgentClientMessage::Say { service, id, text } => self.say(service, id, text).await,
+            AgentClientMessage::SendCard { service } => self.send_card(service).await,
+        }
+    }
+
+    /// "Send my card": the customer of this open service gets the agent's link.
+    async fn send_card(&mut self, service: String) -> Result<(), ()> {
+        let Ok(ended) = self.app.desk.card_for(self.account.id, &service) else {
+            self.not_yours(service, None).await;
+            return Ok(());
+        };
+        match self.app.cards.issue(&ended, "button").await {
+            Ok(issued) => {
+                self.send(&AgentServerMessage::CardSent {
+                    service,
+                    sms: issued.sms.id,
+                    status: issued.sms.status,
+                    duplicate: issued.duplicate,
+                })
+                .await
+            }
+            Err(e) => {
+                tracing::error!(service = %service, error = %e, "could not issue a card");
+                self.refuse(
+                    Some(service),
+                    None,
+                    ErrorCode::Internal,
+                    "could not send the card; try again".into(),
+                )
+                .await;
+                Ok(())
+            }
         }
     }
 

@@ -9,6 +9,7 @@
 
 mod agents;
 mod answers;
+mod cards;
 mod customers;
 pub mod extract;
 
@@ -54,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .merge(customers::router())
         .merge(agents::router())
         .merge(answers::router())
+        .merge(cards::router())
 }
 
 #[derive(OpenApi)]
@@ -62,7 +64,8 @@ pub fn router() -> Router<AppState> {
     paths(health, login, list_menus, import_menu, export_current_menu, export_menu, list_consultations, service_record,
           customers::list_customers, customers::get_customer, customers::put_customer, customers::import_customers,
           agents::list_agents, agents::add_agent, agents::queue, agents::logout,
-          answers::get_library, answers::replace_library, answers::put_answer, answers::delete_answer, answers::stats),
+          answers::get_library, answers::replace_library, answers::put_answer, answers::delete_answer, answers::stats,
+          cards::sms_log, cards::get_profile, cards::put_profile, cards::get_photo, cards::put_photo, cards::delete_photo),
     components(schemas(ErrorBody, ErrorCode, Problem)),
     modifiers(&BearerAuth),
 )]

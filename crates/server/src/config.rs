@@ -48,6 +48,48 @@ pub struct Config {
     pub tiers: TierRules,
     /// The answer bot: when it offers a human, and its optional semantic model.
     pub bot: BotConfig,
+    /// After the service: the link to the agent's page sent by SMS, and coming
+    /// back to the same agent (`docs/cards.md`).
+    pub cards: CardsConfig,
+    /// How SMS are sent: `outbox` (stored and listed, the default), a generic
+    /// HTTP gateway, or Twilio.
+    pub sms: frontdesk_sms::SmsConfig,
+}
+
+/// See [`Config::cards`] and `docs/cards.md`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CardsConfig {
+    /// Send the customer the agent's link when a service with an agent ends (the
+    /// agent or the customer ends it, or the customer's connection is lost). The
+    /// agent's "send my card" button works either way.
+    pub send_on_end: bool,
+    /// The address customers reach this server at, put in front of `/a/CODE`
+    /// (e.g. `https://help.example.com`). Unset: `http://` and the listening address.
+    pub public_url: Option<String>,
+    /// The SMS text. `{agent}` becomes the agent's name, `{link}` the link.
+    pub message: String,
+    /// Seconds a customer who comes back through a link waits for that agent
+    /// before anyone may take them (they are told).
+    pub reach_wait_secs: u32,
+    /// The key links are made with (at least 16 characters). Unset: a random one
+    /// is made once and kept in the database. Changing it changes every link;
+    /// links already sent stop working.
+    pub secret: Option<String>,
+}
+
+impl Default for CardsConfig {
+    fn default() -> Self {
+        Self {
+            send_on_end: true,
+            public_url: None,
+            message: "Thank you for contacting us. {agent} served you today; reach them again \
+                      or rate the service: {link}"
+                .into(),
+            reach_wait_secs: 120,
+            secret: None,
+        }
+    }
 }
 
 /// See [`Config::durability`].
@@ -212,6 +254,8 @@ impl Default for Config {
             metrics_token: None,
             tiers: TierRules::default(),
             bot: BotConfig::default(),
+            cards: CardsConfig::default(),
+            sms: frontdesk_sms::SmsConfig::default(),
         }
     }
 }
@@ -261,7 +305,7 @@ pub enum ConfigError {
 
 /// Top-level keys, so that unrelated `FRONTDESK_*` variables (`FRONTDESK_CONFIG`,
 /// `FRONTDESK_LOG`, test switches) are not mistaken for settings.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 13] = [
     "listen",
     "data_dir",
     "database_url",
@@ -273,6 +317,8 @@ const KEYS: [&str; 11] = [
     "tiers",
     "metrics_token",
     "bot",
+    "cards",
+    "sms",
 ];
 
 impl Config {
@@ -338,6 +384,30 @@ impl Config {
             .check()
             .and_then(|()| self.bot.curve().check())
             .map_err(|e| ConfigError::Unusable(format!("bot: {e}")))?;
+        if self
+            .cards
+            .secret
+            .as_ref()
+            .is_some_and(|s| s.len() < frontdesk_domain::agent_link::MIN_SECRET_BYTES)
+        {
+            return Err(ConfigError::Unusable(format!(
+                "cards: secret must be at least {} characters",
+                frontdesk_domain::agent_link::MIN_SECRET_BYTES
+            )));
+        }
+        if let Some(url) = &self.cards.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Unusable(format!(
+                "cards: public_url must start with http:// or https://, got {url:?}"
+            )));
+        }
+        if !self.cards.message.contains("{link}") {
+            return Err(ConfigError::Unusable(
+                "cards: message must contain {link}".into(),
+            ));
+        }
+        frontdesk_sms::build(&self.sms).map_err(|e| ConfigError::Unusable(format!("sms: {e}")))?;
         if self.bot.reload_secs == 0 {
             return Err(ConfigError::Unusable(
                 "bot: reload_secs must be above 0".into(),

@@ -38,6 +38,7 @@ use frontdesk_protocol::agent::{
     ServiceView, Viewed, WaitingView,
 };
 use frontdesk_protocol::{AgentCard, ChatLine, ServerMessage};
+use frontdesk_store::cards::EndedService;
 use frontdesk_store::{AccountRow, ChatRow, ChatStored, ChatWrite, ServiceRow, Store, StoreError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -202,6 +203,8 @@ pub struct Desk {
     state: Mutex<State>,
     /// Wakes the task that tells waiting customers and agents about changes.
     changed: tokio::sync::Notify,
+    /// Told about every service that ended in a way that sends the agent's card.
+    cards: std::sync::OnceLock<Arc<crate::cards::Cards>>,
 }
 
 impl std::fmt::Debug for Desk {
@@ -258,6 +261,7 @@ impl Desk {
                 mean_service_ms: mean,
             }),
             changed: tokio::sync::Notify::new(),
+            cards: std::sync::OnceLock::new(),
         }
     }
 
@@ -297,6 +301,7 @@ impl Desk {
                     a.chat_capacity
                 })
         };
+        let mut lapses = Vec::new();
         let (waiting, agents) = {
             let mut st = self.lock();
             for p in &presences {
@@ -334,10 +339,13 @@ impl Desk {
                     arrived_ms: e.arrived_at,
                     need: parse_need(&e.need),
                 };
-                let pushed = if e.head {
-                    st.dispatch.waiting.push_front(w)
-                } else {
-                    st.dispatch.waiting.push(w)
+                let pushed = match e.prefer {
+                    _ if e.head => st.dispatch.waiting.push_front(w),
+                    Some((agent, until)) if until > now_ms() => {
+                        lapses.push((e.consultation.clone(), until));
+                        st.dispatch.enqueue_for(w, agent)
+                    }
+                    _ => st.dispatch.waiting.push(w),
                 };
                 if pushed.is_ok() {
                     st.waiting.insert(
@@ -365,6 +373,9 @@ impl Desk {
         );
         for c in waiting {
             self.start_customer_grace(c, 0);
+        }
+        for (c, until) in lapses {
+            self.lapse_at(c, until);
         }
         for a in agents {
             self.start_agent_grace(a, 0);
@@ -571,21 +582,30 @@ impl Desk {
 
     /// Puts a customer in the waiting queue (their place is already stored) and
     /// returns their first `queued`. Then gives out whatever can be given.
+    ///
+    /// With `prefer` (an agent and until when, Unix ms), the customer waits for
+    /// that agent first (they came back through the agent's link); at `until`
+    /// anyone may take them, and they are told ([`ServerMessage::FellBack`]).
     pub async fn enqueue(
         self: &Arc<Self>,
         consultation: &str,
         phone: &str,
         tier: Tier,
         arrived_ms: i64,
+        prefer: Option<(i64, i64)>,
     ) -> ServerMessage {
         let queued = {
             let mut st = self.lock();
-            let _ = st.dispatch.enqueue(Waiting {
+            let w = Waiting {
                 who: consultation.to_owned(),
                 tier,
                 arrived_ms,
                 need: Need::Chat,
-            });
+            };
+            let _ = match prefer {
+                Some((agent, _)) => st.dispatch.enqueue_for(w, agent),
+                None => st.dispatch.enqueue(w),
+            };
             st.waiting.insert(
                 consultation.to_owned(),
                 WaitMeta {
@@ -599,8 +619,47 @@ impl Desk {
             self.push_queue(&mut st);
             queued
         };
+        if let Some((_, until)) = prefer {
+            self.lapse_at(consultation.to_owned(), until);
+        }
         self.assign().await;
         queued
+    }
+
+    /// At `until`, the customer stops waiting for one agent in particular.
+    fn lapse_at(self: &Arc<Self>, consultation: String, until: i64) {
+        let wait = Duration::from_millis(u64::try_from(until - now_ms()).unwrap_or(0));
+        let shutdown = self.shutdown.clone();
+        let desk = self.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(wait) => desk.preference_over(&consultation).await,
+            }
+        });
+    }
+
+    /// The customer waited long enough for their agent: anyone may take them now,
+    /// from the place their arrival gives them. They are told.
+    async fn preference_over(self: &Arc<Self>, consultation: &str) {
+        {
+            let mut st = self.lock();
+            let Some(agent) = st.dispatch.lapse(&consultation.to_owned()) else {
+                return;
+            };
+            let card = AgentCard {
+                id: agent,
+                name: st.names.get(&agent).cloned().unwrap_or_default(),
+            };
+            tracing::info!(consultation, agent, "waited long enough for their agent; now anyone's");
+            let queued = queued_message(&mut st, consultation);
+            if let Some(link) = st.customers.get(consultation) {
+                let _ = link.tx.send(Push::send(ServerMessage::FellBack { agent: card }));
+                let _ = link.tx.send(Push::send(queued));
+            }
+            self.push_queue(&mut st);
+        }
+        self.assign().await;
     }
 
     /// The customer left the queue or their service, by their own request
@@ -610,11 +669,7 @@ impl Desk {
         let now = now_ms();
         let ended = {
             let mut st = self.lock();
-            if st
-                .dispatch
-                .waiting
-                .remove(&consultation.to_owned())
-                .is_some()
+            if st.dispatch.remove(&consultation.to_owned()).is_some()
             {
                 st.waiting.remove(consultation);
                 self.metrics
@@ -924,6 +979,11 @@ impl Desk {
     async fn after_service(self: &Arc<Self>, s: &LiveService, reason: &'static str, now: i64) {
         let back_in_queue = {
             let mut st = self.lock();
+            if crate::cards::END_REASONS.contains(&reason)
+                && let Some(cards) = self.cards.get()
+            {
+                cards.service_ended(ended_service(&st, s));
+            }
             send_agent(
                 &st,
                 s.agent,
@@ -950,6 +1010,27 @@ impl Desk {
             tracing::warn!(agent = s.agent, error = %e, "could not store an agent's presence");
         }
         self.assign().await;
+    }
+
+    /// Services that end with one of [`crate::cards::END_REASONS`] are reported to
+    /// `cards`, which sends the customer the agent's link.
+    pub fn report_ends_to(&self, cards: Arc<crate::cards::Cards>) {
+        let _ = self.cards.set(cards);
+    }
+
+    /// What the agent's card for an open service of theirs needs (the "send my
+    /// card" button).
+    ///
+    /// # Errors
+    /// [`NotYours`] if the service is not theirs or not open.
+    pub fn card_for(&self, agent: i64, service: &str) -> Result<EndedService, NotYours> {
+        let st = self.lock();
+        let s = st
+            .services
+            .get(service)
+            .filter(|s| s.agent == agent)
+            .ok_or(NotYours)?;
+        Ok(ended_service(&st, s))
     }
 
     /// Makes every pairing possible now: stores the services, then tells both sides.
@@ -1148,6 +1229,7 @@ impl Desk {
             waiting,
             customers,
             mean_service_ms,
+            names,
             ..
         } = st;
         let agents = available_agents(dispatch);
@@ -1173,6 +1255,10 @@ impl Desk {
                     estimated_wait_ms: now.1,
                     agents_available: u32::try_from(agents).unwrap_or(u32::MAX),
                     requeued: meta.requeued,
+                    waiting_for: dispatch.preference(&w.who).map(|a| AgentCard {
+                        id: *a,
+                        name: names.get(a).cloned().unwrap_or_default(),
+                    }),
                 }));
             }
         }
@@ -1353,6 +1439,16 @@ fn agent_state(st: &State, agent: i64) -> AgentState {
     }
 }
 
+fn ended_service(st: &State, s: &LiveService) -> EndedService {
+    EndedService {
+        id: s.id.clone(),
+        consultation: s.consultation.clone(),
+        agent_id: s.agent,
+        agent_name: st.names.get(&s.agent).cloned().unwrap_or_default(),
+        phone: s.phone.clone(),
+    }
+}
+
 fn queued_message(st: &mut State, consultation: &str) -> ServerMessage {
     let agents = available_agents(&st.dispatch);
     let pos = st
@@ -1375,6 +1471,13 @@ fn queued_message(st: &mut State, consultation: &str) -> ServerMessage {
         estimated_wait_ms: estimate,
         agents_available: u32::try_from(agents).unwrap_or(u32::MAX),
         requeued,
+        waiting_for: st
+            .dispatch
+            .preference(&consultation.to_owned())
+            .map(|a| AgentCard {
+                id: *a,
+                name: st.names.get(a).cloned().unwrap_or_default(),
+            }),
     }
 }
 
@@ -1391,6 +1494,7 @@ fn queue_view(st: &State, region: Region) -> QueueView {
             tier: w.tier.as_str().to_owned(),
             need: need_str(w.need).to_owned(),
             since_ms: w.arrived_ms,
+            for_agent: st.dispatch.preference(&w.who).copied(),
         });
     }
     for (a, _) in st.dispatch.agents.agents() {

@@ -6,6 +6,8 @@
 //! - [`agent`]: the agent WebSocket `/agent/ws`, one task per connection.
 //! - [`bot`]: the answer bot: the library's matcher, rebuilt on change, and the
 //!   live thresholds for offering a human.
+//! - [`cards`]: after the service: the agent's link sent by SMS, the agent's page
+//!   at `/a/CODE`, ratings.
 //! - [`desk`]: the live waiting queue, idle agents and services (who serves whom).
 //! - [`api`]: REST under `/api` and `/healthz`, with the generated OpenAPI document.
 //! - [`pages`]: the embedded web pages.
@@ -21,6 +23,7 @@
 pub mod agent;
 pub mod api;
 pub mod bot;
+pub mod cards;
 pub mod config;
 pub mod customer;
 pub mod customers;
@@ -77,6 +80,8 @@ pub struct Shared {
     pub desk: Arc<desk::Desk>,
     /// The answer bot.
     pub bot: Arc<bot::AnswerBot>,
+    /// Agents' cards: links, their SMS, the agent's page.
+    pub cards: Arc<cards::Cards>,
     /// Failed logins, to slow password guessing.
     pub logins: std::sync::Mutex<api::LoginThrottle>,
     /// Region for phone numbers without a country prefix.
@@ -115,8 +120,16 @@ impl AppState {
             tasks.clone(),
         ));
         let bot = Arc::new(bot::AnswerBot::new(store.clone(), &config.bot)?);
+        let cards = Arc::new(cards::Cards::new(
+            config.cards.clone(),
+            &config.sms,
+            store.clone(),
+            &metrics,
+        )?);
+        desk.report_ends_to(cards.clone());
         Ok(Self(Arc::new(Shared {
             bot,
+            cards,
             menus: menus::Menus::new(store.clone()),
             metrics,
             desk,
@@ -166,6 +179,9 @@ pub fn app(state: AppState) -> Router {
         .route("/ws", axum::routing::get(customer::upgrade))
         .route("/agent/ws", axum::routing::get(agent::upgrade))
         .route("/metrics", axum::routing::get(metrics::handler))
+        .route("/a/{code}", axum::routing::get(cards::page::page))
+        .route("/a/{code}/rating", axum::routing::post(cards::page::rate))
+        .route("/a/{code}/photo", axum::routing::get(cards::page::photo))
         .merge(api::router())
         .merge(pages::router())
         .layer(DefaultBodyLimit::max(max_body))
@@ -227,6 +243,14 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
         let addr = listener.local_addr()?;
+        state
+            .cards
+            .start(addr)
+            .await
+            .context("starting the agents' cards")?;
+        state
+            .tasks
+            .spawn(state.cards.clone().run(state.shutdown.clone()));
         state.tasks.spawn(sweep_abandoned(state.clone()));
         state.tasks.spawn(retier_daily(state.clone()));
         state.tasks.spawn(reload_library(state.clone()));

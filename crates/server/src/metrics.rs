@@ -82,6 +82,12 @@ pub struct Metrics {
     pub bot_threshold: Family<Kind, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// The pressure on the agents, 0 (many idle) to 1 (swamped), set when scraped.
     pub bot_pressure: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Agents' cards issued (an SMS with their link), by trigger (`end`, `button`).
+    pub cards_issued: Family<Kind, Counter>,
+    /// SMS delivery attempts, by outcome (`sent`, `retry`, `failed`).
+    pub sms_attempts: Family<Kind, Counter>,
+    /// Ratings stored.
+    pub ratings: Counter,
 }
 
 impl Default for Metrics {
@@ -122,8 +128,22 @@ impl Metrics {
             bot_answer_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             bot_threshold: Family::default(),
             bot_pressure: Gauge::default(),
+            cards_issued: Family::default(),
+            sms_attempts: Family::default(),
+            ratings: Counter::default(),
             registry: Registry::default(),
         };
+        registry.register(
+            "cards_issued",
+            "Agents' links sent to customers by SMS, by trigger",
+            m.cards_issued.clone(),
+        );
+        registry.register(
+            "sms_attempts",
+            "SMS delivery attempts, by outcome",
+            m.sms_attempts.clone(),
+        );
+        registry.register("ratings", "Ratings of services stored", m.ratings.clone());
         registry.register(
             "bot_questions",
             "Questions the answer bot answered, by outcome",

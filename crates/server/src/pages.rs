@@ -43,6 +43,7 @@ static AGENT_HTML: Asset = asset!("../assets/agent.html", "text/html; charset=ut
 static AGENT_JS: Asset = asset!("../assets/agent.js", "text/javascript; charset=utf-8");
 static AGENT_CSS: Asset = asset!("../assets/agent.css", "text/css; charset=utf-8");
 static COMMON_JS: Asset = asset!("../assets/common.js", "text/javascript; charset=utf-8");
+static CARD_CSS: Asset = asset!("../assets/card.css", "text/css; charset=utf-8");
 static COMMON_CSS: Asset = asset!("../assets/common.css", "text/css; charset=utf-8");
 
 /// The page routes.
@@ -55,6 +56,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/app.js",
             get(|h: HeaderMap| async move { serve(&APP_JS, &h) }),
+        )
+        .route(
+            "/static/card.css",
+            get(|h: HeaderMap| async move { serve(&CARD_CSS, &h) }),
         )
         .route(
             "/static/app.css",

@@ -229,6 +229,11 @@ impl ChatView {
                 if q.requeued {
                     out += "You are back at the head of the queue.\n";
                 }
+                if let Some(a) = &q.waiting_for
+                    && !self.waiting
+                {
+                    out += &format!("Waiting for {} first.\n", a.name);
+                }
                 out += &render_queued(q);
                 if !self.waiting {
                     self.waiting = true;
@@ -237,6 +242,10 @@ impl ChatView {
                 }
                 out
             }
+            CustomerEvent::FellBack { agent } => format!(
+                "{} is still busy: the next available agent will take you.\n",
+                agent.name
+            ),
             CustomerEvent::AgentJoined {
                 service,
                 agent,
@@ -604,6 +613,7 @@ mod tests {
                 estimated_wait_ms: ms,
                 agents_available: agents,
                 requeued: false,
+                waiting_for: None,
             })
         };
         assert_eq!(

@@ -128,6 +128,8 @@ struct Attached {
     state: Consultation,
     /// The bot conversation, once a bot item was chosen.
     bot: Option<bot::BotState>,
+    /// The agent whose link (`hello` with `link`) this consultation came through.
+    link_agent: Option<i64>,
 }
 
 /// Why the session loop stops.
@@ -329,7 +331,8 @@ impl Session {
                 protocol,
                 phone,
                 resume,
-            } => self.hello(protocol, phone, resume).await,
+                link,
+            } => self.hello(protocol, phone, resume, link).await,
             ClientMessage::Select { req, item } => self.request(req, Request::Select(item)).await,
             ClientMessage::Back { req } => self.request(req, Request::Back).await,
             ClientMessage::Home { req } => self.request(req, Request::Home).await,
@@ -337,6 +340,7 @@ impl Session {
             ClientMessage::Cancel { req } => self.request(req, Request::Cancel).await,
             ClientMessage::Say { id, text } => self.say(id, text).await,
             ClientMessage::Human { req } => self.request(req, Request::Human).await,
+            ClientMessage::ReachAgent { req } => self.reach_agent(req).await,
             ClientMessage::Ask { id, text } => self.ask(id, text).await,
             ClientMessage::Decline {} => self.decline().await,
             ClientMessage::Helped { id } => self.helped(id).await,
@@ -348,6 +352,7 @@ impl Session {
         protocol: u32,
         phone: Option<String>,
         resume: Option<String>,
+        link: Option<String>,
     ) -> Result<(), Stop> {
         if protocol != PROTOCOL_VERSION {
             return Err(Stop::Close(
@@ -365,14 +370,41 @@ impl Session {
             .await;
             return Ok(());
         }
+        // A link stands for a phone number: the customer's, proven by the SMS.
+        let link = match link {
+            None => None,
+            Some(code) => match self.app.cards.resolve(&code).await {
+                Ok(Some(row)) => Some(row),
+                Ok(None) => {
+                    self.error(
+                        None,
+                        ErrorCode::UnknownLink,
+                        "this link is not valid".into(),
+                    )
+                    .await;
+                    return Ok(());
+                }
+                Err(e) => {
+                    let (code, message) = internal(e);
+                    self.error(None, code, message).await;
+                    return Ok(());
+                }
+            },
+        };
+        let phone = link.as_ref().map(|l| l.phone.clone()).or(phone);
         let outcome = match (resume, phone) {
             (Some(token), _) => self.resume(&token).await,
             (None, Some(phone)) => self.start(&phone).await,
             (None, None) => Err((
                 ErrorCode::InvalidMessage,
-                "hello needs `phone` or `resume`".into(),
+                "hello needs `phone`, `link` or `resume`".into(),
             )),
         };
+        if let (Some(l), Some(att)) = (&link, self.attached.as_mut())
+            && att.phone == l.phone
+        {
+            att.link_agent = Some(l.agent_id);
+        }
         match outcome {
             Ok(welcome) => {
                 self.send(&welcome).await?;
@@ -438,6 +470,7 @@ impl Session {
             menu,
             state,
             bot: None,
+            link_agent: None,
         });
         Ok(welcome)
     }
@@ -508,6 +541,7 @@ impl Session {
             menu,
             state,
             bot: None,
+            link_agent: None,
         });
         Ok(welcome)
     }
@@ -541,12 +575,43 @@ impl Session {
     /// Steps 4, 5 and 8: judge the request, answer, record, acknowledge.
     async fn request(&mut self, req: u64, request: Request) -> Result<(), Stop> {
         let started = Instant::now();
-        let result = self.handle_request(req, request).await;
+        let result = self.handle_request(req, request, None).await;
         self.app.metrics.request_took(started.elapsed());
         result
     }
 
-    async fn handle_request(&mut self, req: u64, request: Request) -> Result<(), Stop> {
+    /// `reach_agent`: like asking for a human, but the link's agent takes them
+    /// first, for up to `cards.reach_wait_secs`.
+    async fn reach_agent(&mut self, req: u64) -> Result<(), Stop> {
+        let Some(att) = self.attached.as_mut() else {
+            self.error(Some(req), ErrorCode::NotStarted, "send hello first".into())
+                .await;
+            return Ok(());
+        };
+        let Some(agent) = att.link_agent else {
+            if req > att.state.last_req() {
+                att.state.refuse(req);
+            }
+            self.error(
+                Some(req),
+                ErrorCode::NoLink,
+                "this consultation did not come through an agent's link".into(),
+            )
+            .await;
+            return Ok(());
+        };
+        let started = Instant::now();
+        let result = self.handle_request(req, Request::Human, Some(agent)).await;
+        self.app.metrics.request_took(started.elapsed());
+        result
+    }
+
+    async fn handle_request(
+        &mut self,
+        req: u64,
+        request: Request,
+        prefer_agent: Option<i64>,
+    ) -> Result<(), Stop> {
         let Some(att) = self.attached.as_mut() else {
             self.error(Some(req), ErrorCode::NotStarted, "send hello first".into())
                 .await;
@@ -608,11 +673,15 @@ impl Session {
         } else {
             Tier::New
         };
+        let prefer = prefer_agent.map(|a| {
+            let wait = i64::from(self.app.config.cards.reach_wait_secs) * 1000;
+            (a, now + wait)
+        });
         let queue = match &step.outcome {
             _ if joins => Some(QueueWrite::Join {
                 tier: tier.as_str(),
                 need: "chat",
-                prefer: None,
+                prefer,
             }),
             Outcome::LeftQueue => Some(QueueWrite::Leave),
             Outcome::Ended if phase != Phase::Menu => Some(QueueWrite::Leave),
@@ -662,12 +731,14 @@ impl Session {
                 }
                 match &step.outcome {
                     Outcome::HandOff => {
-                        self.count_handoff().await;
-                        let queued = self.app.desk.enqueue(&id, &phone, tier, now).await;
+                        if prefer.is_none() {
+                            self.count_handoff().await;
+                        }
+                        let queued = self.app.desk.enqueue(&id, &phone, tier, now, prefer).await;
                         self.send(&queued).await?;
                     }
                     Outcome::AskAgent(_) if !already => {
-                        let queued = self.app.desk.enqueue(&id, &phone, tier, now).await;
+                        let queued = self.app.desk.enqueue(&id, &phone, tier, now, None).await;
                         self.send(&queued).await?;
                     }
                     Outcome::OpenBot(item) => {
