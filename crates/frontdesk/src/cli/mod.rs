@@ -5,6 +5,7 @@ mod customer;
 mod customers;
 mod loadgen;
 mod menu;
+mod sms;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +66,9 @@ enum Command {
     /// matcher's evaluation on a labelled data set.
     #[command(subcommand)]
     Answers(answers::AnswersCommand),
+    /// The SMS the server sent: agents' links after a service, and their delivery.
+    #[command(subcommand)]
+    Sms(sms::SmsCommand),
     /// The terminal client: consult the service menu as a customer.
     ///
     /// Shows the menu as numbered text. Type a number (or an item id), `back`,
@@ -173,6 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Menu(cmd) => menu::run(cmd).await,
         Command::Customers(cmd) => customers::run(cmd).await,
         Command::Answers(cmd) => answers::run(cmd).await,
+        Command::Sms(cmd) => sms::run(cmd).await,
         Command::Customer(args) => customer::run(args).await,
         Command::Loadgen(args) => loadgen::run(*args).await,
         Command::Config(args) => {

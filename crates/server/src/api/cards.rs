@@ -12,13 +12,13 @@ use frontdesk_domain::profile::{self, PhotoError, ProfileText, Satisfaction};
 use frontdesk_protocol::ErrorBody;
 use frontdesk_protocol::rest::{AgentProfile, ProfileEdit, SmsEntry};
 use frontdesk_store::AccountRow;
-use frontdesk_store::cards::{ProfileRow, SmsRow};
+use frontdesk_store::cards::ProfileRow;
 use serde::Deserialize;
 
 use super::{Admin, Caller, extract::ApiJson, extract::ApiQuery, request_phone};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::time::{now_ms, rfc3339};
+use crate::time::now_ms;
 
 /// The routes.
 pub fn router() -> Router<AppState> {
@@ -43,27 +43,6 @@ pub(super) struct SmsQuery {
     limit: Option<u32>,
 }
 
-fn sms_entry(m: SmsRow) -> SmsEntry {
-    SmsEntry {
-        id: m.id,
-        trigger: m.trigger,
-        phone: m.phone,
-        agent: m.agent_id,
-        consultation: m.consultation,
-        service: m.service,
-        link: m.code.map(|c| format!("/a/{c}")),
-        body: m.body,
-        status: m.status,
-        gateway: m.gateway,
-        attempts: m.attempts,
-        last_error: m.last_error,
-        provider_id: m.provider_id,
-        provider_status: m.provider_status,
-        created_at: rfc3339(m.created_at),
-        sent_at: m.sent_at.map(rfc3339),
-        next_attempt_at: m.next_attempt_at.map(rfc3339),
-    }
-}
 
 /// The SMS log: every agent link sent, with its delivery status, newest first.
 /// With the `outbox` gateway (the default) this is the outbox.
@@ -85,7 +64,7 @@ pub(super) async fn sms_log(
         .store
         .sms_log(phone.as_ref().map(|p| p.as_str()), limit)
         .await?;
-    Ok(Json(rows.into_iter().map(sms_entry).collect()))
+    Ok(Json(rows.into_iter().map(crate::cards::sms_entry).collect()))
 }
 
 /// The staff member calling, if they may change agent `id`'s profile.

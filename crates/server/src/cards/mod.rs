@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use frontdesk_domain::agent_link::{self, LinkKey};
 use frontdesk_sms::{Backoff, SendError, Sms, SmsSender};
-use frontdesk_store::cards::{CardIssued, CardWrite, EndedService, LinkRow, SmsAttempt};
+use frontdesk_protocol::rest::SmsEntry;
+use frontdesk_store::cards::{CardIssued, CardWrite, EndedService, LinkRow, SmsAttempt, SmsRow};
 use frontdesk_store::{Store, StoreError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -47,6 +48,30 @@ const OWED_LOOKBACK_MS: i64 = 24 * 3600 * 1000;
 
 /// Messages sent per pass before looking again.
 const BATCH: u32 = 32;
+
+/// An SMS as the REST API and the CLI show it.
+#[must_use]
+pub fn sms_entry(m: SmsRow) -> SmsEntry {
+    SmsEntry {
+        id: m.id,
+        trigger: m.trigger,
+        phone: m.phone,
+        agent: m.agent_id,
+        consultation: m.consultation,
+        service: m.service,
+        link: m.code.map(|c| format!("/a/{c}")),
+        body: m.body,
+        status: m.status,
+        gateway: m.gateway,
+        attempts: m.attempts,
+        last_error: m.last_error,
+        provider_id: m.provider_id,
+        provider_status: m.provider_status,
+        created_at: crate::time::rfc3339(m.created_at),
+        sent_at: m.sent_at.map(crate::time::rfc3339),
+        next_attempt_at: m.next_attempt_at.map(crate::time::rfc3339),
+    }
+}
 
 /// A card could not be issued.
 #[derive(Debug, thiserror::Error)]
