@@ -42,6 +42,7 @@ fn every_server_message_type_is_documented() {
         "bot_answer",
         "offer_declined",
         "noted",
+        "fell_back",
         "pong",
         "error",
         // agent protocol
@@ -49,6 +50,7 @@ fn every_server_message_type_is_documented() {
         "queue",
         "assigned",
         "customer_status",
+        "card_sent",
     ] {
         assert!(
             DOC.contains(&format!("| `{t}` |")),
