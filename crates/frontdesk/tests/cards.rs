@@ -155,6 +155,26 @@ async fn ending_a_chat_sends_exactly_one_card_with_the_agents_link() {
     assert_eq!(as_agent.get_json("/api/sms").await.unwrap().0, 403);
     let (_, metrics) = admin.get_text("/metrics").await.unwrap();
     assert!(metrics.contains("frontdesk_cards_issued_total{kind=\"end\"} 3"), "{metrics}");
+
+    // The CLI reads the same log from the database, by phone.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+            .args(args)
+            .args(["--data-dir", ts.dir.path().to_str().unwrap()])
+            .env_remove("FRONTDESK_CONFIG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed: Value = serde_json::from_str(&cli(&[
+        "sms", "outbox", "--phone", "(201) 555-3001", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(listed, sms_log(&admin, &phone(1)).await.into_iter().collect::<Value>());
+    let text = cli(&["sms", "outbox"]);
+    assert_eq!(text.matches("sent (outbox, 1 attempt)").count(), 3, "{text}");
+    assert!(text.contains(body), "{text}");
 }
 
 #[tokio::test]

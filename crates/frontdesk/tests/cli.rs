@@ -99,7 +99,7 @@ fn spawn_server(mut cmd: Command, extra_lines: usize) -> Result<Running> {
 
 #[test]
 fn every_command_has_help() -> Result {
-    let commands: [&[&str]; 19] = [
+    let commands: [&[&str]; 21] = [
         &[],
         &["demo"],
         &["serve"],
@@ -118,6 +118,8 @@ fn every_command_has_help() -> Result {
         &["answers", "export"],
         &["answers", "stats"],
         &["answers", "eval"],
+        &["sms"],
+        &["sms", "outbox"],
         &["config"],
     ];
     for cmd in commands {

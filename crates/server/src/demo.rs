@@ -34,6 +34,13 @@ const ACCOUNTS: [(&str, &str, &str); 4] = [
     ("chen", "Chen Jing", "agent"),
 ];
 
+/// The demo agents' slogans and contact numbers, for their pages (`/a/CODE`).
+const PROFILES: [(&str, &str, &str); 3] = [
+    ("alice", "Bills and plans are my thing: ask me anything.", "+12015550190"),
+    ("bob", "Your connection, sorted on the first try.", "+12015550191"),
+    ("chen", "中文、English — happy to help either way.", "+12015550192"),
+];
+
 /// A demo customer and the facts their tier comes from.
 #[derive(Debug, Clone, Copy)]
 pub struct DemoCustomer {
@@ -211,9 +218,15 @@ pub async fn load(app: &AppState, data_dir: &Path) -> anyhow::Result<Loaded> {
             let p = password.clone();
             tokio::task::spawn_blocking(move || hash_password(&p)).await??
         };
-        app.store
+        let id = app
+            .store
             .create_account(username, display, role, &hash, now_ms())
             .await?;
+        if let Some((_, slogan, contact)) = PROFILES.iter().find(|p| p.0 == username) {
+            app.store
+                .set_profile(id, slogan, Some(contact), now_ms())
+                .await?;
+        }
         file.account.retain(|c| c.username != username);
         file.account.push(Credential {
             username: username.into(),

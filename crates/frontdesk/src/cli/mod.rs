@@ -304,6 +304,11 @@ fn demo_banner(
     );
     let _ = writeln!(
         s,
+        "\nAfter a chat, the customer's SMS with the agent's link (docs/cards.md):\n  frontdesk sms outbox --data-dir {}",
+        data_dir.display()
+    );
+    let _ = writeln!(
+        s,
         "\nData directory: {} (delete it to start over). Ctrl-C stops.",
         data_dir.display()
     );
