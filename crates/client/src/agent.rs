@@ -37,10 +37,6 @@ pub struct AgentWelcome {
     pub queue: QueueView,
 }
 
-/// What one incoming message meant, once applied.
-// A transient value per message read (never stored in bulk): boxing the large
-// variant would cost an allocation per message for nothing.
-#[allow(clippy::large_enum_variant)]
 /// The answer to [`AgentClient::send_card`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardSent {
@@ -52,6 +48,10 @@ pub struct CardSent {
     pub duplicate: bool,
 }
 
+/// What one incoming message meant, once applied.
+// A transient value per message read (never stored in bulk): boxing the large
+// variant would cost an allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 enum Incoming {
     /// For whoever waits for it, else the event buffer.

@@ -244,7 +244,12 @@ impl CustomerClient {
     /// # Errors
     /// When the server cannot be reached or refuses (`unknown_link`).
     pub async fn through_link(base: &str, code: &str) -> Result<Self> {
-        Self::open(base, ClientMessage::through_link(code), Some(code.to_owned())).await
+        Self::open(
+            base,
+            ClientMessage::through_link(code),
+            Some(code.to_owned()),
+        )
+        .await
     }
 
     async fn open(base: &str, hello: ClientMessage, link_code: Option<String>) -> Result<Self> {

@@ -87,8 +87,7 @@ impl LinkKey {
 #[must_use]
 pub fn well_formed(s: &str) -> bool {
     s.len() == CODE_LEN
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -146,7 +145,11 @@ mod tests {
     fn a_short_secret_is_refused() {
         assert_eq!(LinkKey::new(&[0; 15]).unwrap_err(), SecretTooShort(15));
         assert!(LinkKey::new(&[0; 16]).is_ok());
-        assert_eq!(format!("{:?}", key(9)), "LinkKey(..)", "the secret never prints");
+        assert_eq!(
+            format!("{:?}", key(9)),
+            "LinkKey(..)",
+            "the secret never prints"
+        );
     }
 
     #[test]

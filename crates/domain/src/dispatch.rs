@@ -283,10 +283,17 @@ mod tests {
     /// One step of a random session against the dispatcher.
     #[derive(Debug, Clone)]
     enum Op {
-        Arrive { tier: usize, voice: bool, for_agent: Option<u32> },
+        Arrive {
+            tier: usize,
+            voice: bool,
+            for_agent: Option<u32>,
+        },
         Cancel(u32),
         Lapse(u32),
-        Ready { agent: u32, capacity: u32 },
+        Ready {
+            agent: u32,
+            capacity: u32,
+        },
         Away(u32),
         Finish(u32),
         Assign,

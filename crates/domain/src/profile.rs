@@ -153,7 +153,9 @@ impl Rating {
         let comment = comment.replace("\r\n", "\n").replace('\r', "\n");
         let comment = comment.trim();
         if comment.chars().count() > COMMENT_MAX_CHARS
-            || comment.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+            || comment
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t')
         {
             return Err(RatingError::Comment);
         }
@@ -206,8 +208,14 @@ mod tests {
             ProfileText::parse(&"x".repeat(141), "", gb),
             Err(ProfileError::Slogan)
         );
-        assert!(ProfileText::parse(&"好".repeat(140), "", gb).is_ok(), "characters, not bytes");
-        assert_eq!(ProfileText::parse("two\nlines", "", gb), Err(ProfileError::Slogan));
+        assert!(
+            ProfileText::parse(&"好".repeat(140), "", gb).is_ok(),
+            "characters, not bytes"
+        );
+        assert_eq!(
+            ProfileText::parse("two\nlines", "", gb),
+            Err(ProfileError::Slogan)
+        );
         assert!(matches!(
             ProfileText::parse("", "12", gb),
             Err(ProfileError::Contact(_))
@@ -221,11 +229,17 @@ mod tests {
         assert_eq!(check_photo(&[0xFF, 0xD8, 0xFF, 0xE0]), Ok(ImageKind::Jpeg));
         assert_eq!(check_photo(b"RIFF\0\0\0\0WEBPVP8 "), Ok(ImageKind::Webp));
         assert_eq!(check_photo(b"GIF89a.."), Ok(ImageKind::Gif));
-        assert_eq!(check_photo(b"<svg onload=alert(1)>"), Err(PhotoError::NotAnImage));
+        assert_eq!(
+            check_photo(b"<svg onload=alert(1)>"),
+            Err(PhotoError::NotAnImage)
+        );
         assert_eq!(check_photo(b""), Err(PhotoError::NotAnImage));
         let mut big = png.to_vec();
         big.resize(PHOTO_MAX_BYTES + 1, 0);
-        assert_eq!(check_photo(&big), Err(PhotoError::TooLarge(PHOTO_MAX_BYTES + 1)));
+        assert_eq!(
+            check_photo(&big),
+            Err(PhotoError::TooLarge(PHOTO_MAX_BYTES + 1))
+        );
         big.truncate(PHOTO_MAX_BYTES);
         assert_eq!(check_photo(&big), Ok(ImageKind::Png));
         assert_eq!(ImageKind::Webp.content_type(), "image/webp");

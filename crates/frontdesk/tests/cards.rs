@@ -87,11 +87,21 @@ fn http() -> reqwest::Client {
 }
 
 async fn get(ts: &TestServer, path: &str) -> (u16, String) {
-    let r = http().get(format!("{}{path}", ts.url())).send().await.unwrap();
+    let r = http()
+        .get(format!("{}{path}", ts.url()))
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-async fn rate(ts: &TestServer, code: &str, service: &str, stars: &str, comment: &str) -> (u16, String) {
+async fn rate(
+    ts: &TestServer,
+    code: &str,
+    service: &str,
+    stars: &str,
+    comment: &str,
+) -> (u16, String) {
     let r = http()
         .post(format!("{}/a/{code}/rating", ts.url()))
         .form(&[("service", service), ("stars", stars), ("comment", comment)])
@@ -154,7 +164,10 @@ async fn ending_a_chat_sends_exactly_one_card_with_the_agents_link() {
     as_agent.login("ann", common::AGENT_PASSWORD).await.unwrap();
     assert_eq!(as_agent.get_json("/api/sms").await.unwrap().0, 403);
     let (_, metrics) = admin.get_text("/metrics").await.unwrap();
-    assert!(metrics.contains("frontdesk_cards_issued_total{kind=\"end\"} 3"), "{metrics}");
+    assert!(
+        metrics.contains("frontdesk_cards_issued_total{kind=\"end\"} 3"),
+        "{metrics}"
+    );
 
     // The CLI reads the same log from the database, by phone.
     let cli = |args: &[&str]| {
@@ -164,16 +177,34 @@ async fn ending_a_chat_sends_exactly_one_card_with_the_agents_link() {
             .env_remove("FRONTDESK_CONFIG")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let listed: Value = serde_json::from_str(&cli(&[
-        "sms", "outbox", "--phone", "(201) 555-3001", "--json",
+        "sms",
+        "outbox",
+        "--phone",
+        "(201) 555-3001",
+        "--json",
     ]))
     .unwrap();
-    assert_eq!(listed, sms_log(&admin, &phone(1)).await.into_iter().collect::<Value>());
+    assert_eq!(
+        listed,
+        sms_log(&admin, &phone(1))
+            .await
+            .into_iter()
+            .collect::<Value>()
+    );
     let text = cli(&["sms", "outbox"]);
-    assert_eq!(text.matches("sent (outbox, 1 attempt)").count(), 3, "{text}");
+    assert_eq!(
+        text.matches("sent (outbox, 1 attempt)").count(),
+        3,
+        "{text}"
+    );
     assert!(text.contains(body), "{text}");
 }
 
@@ -207,11 +238,19 @@ async fn the_send_my_card_button_sends_once_per_service() {
         other => panic!("expected not_your_customer, got {other:?}"),
     }
     let (_, metrics) = admin.get_text("/metrics").await.unwrap();
-    assert!(metrics.contains("frontdesk_cards_issued_total{kind=\"button\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("frontdesk_cards_issued_total{kind=\"button\"} 1"),
+        "{metrics}"
+    );
 }
 
 /// Ends a chat of customer `i` with `a` and returns the card's code.
-async fn card(ts: &TestServer, admin: &ApiClient, a: &mut AgentClient, i: usize) -> (String, String) {
+async fn card(
+    ts: &TestServer,
+    admin: &ApiClient,
+    a: &mut AgentClient,
+    i: usize,
+) -> (String, String) {
     let n = sms_log(admin, &phone(i)).await.len() + 1;
     let (_c, s) = chat(ts, a, i).await;
     a.end_service(&s.id).await.unwrap();
@@ -242,14 +281,26 @@ async fn the_agents_page_shows_the_agent_and_takes_one_rating_per_service() {
 
     let (status, page) = get(&ts, &format!("/a/{code}")).await;
     assert_eq!(status, 200);
-    assert!(page.contains("<h1 id=\"agent-name\">Agent ann</h1>"), "{page}");
+    assert!(
+        page.contains("<h1 id=\"agent-name\">Agent ann</h1>"),
+        "{page}"
+    );
     assert!(page.contains(&format!("#{ann_id}")));
-    assert!(page.contains("Here to &lt;help&gt; &amp; more"), "escaped: {page}");
+    assert!(
+        page.contains("Here to &lt;help&gt; &amp; more"),
+        "escaped: {page}"
+    );
     assert!(page.contains("href=\"tel:+12015550100\""));
     assert!(page.contains("<b id=\"served\">2</b>"), "{page}");
     assert!(page.contains("no ratings yet"));
-    assert!(page.contains(&format!("value=\"{service}\"")), "the form rates their service");
-    assert!(!page.contains(&other_service), "another customer's service is not shown");
+    assert!(
+        page.contains(&format!("value=\"{service}\"")),
+        "the form rates their service"
+    );
+    assert!(
+        !page.contains(&other_service),
+        "another customer's service is not shown"
+    );
     assert!(page.contains(&format!("href=\"/?link={code}\"")));
 
     // Bad ratings change nothing.
@@ -260,7 +311,10 @@ async fn the_agents_page_shows_the_agent_and_takes_one_rating_per_service() {
     assert!(body.contains("not one of yours"));
     // A good one, once.
     let (status, to) = rate(&ts, &code, &service, "4", "Quick <b>and</b> kind").await;
-    assert_eq!((status, to.as_str()), (303, format!("/a/{code}?rated=1").as_str()));
+    assert_eq!(
+        (status, to.as_str()),
+        (303, format!("/a/{code}?rated=1").as_str())
+    );
     let (status, _) = rate(&ts, &code, &service, "5", "again").await;
     assert_eq!(status, 409, "a service is rated once");
     let (_, page) = get(&ts, &format!("/a/{code}?rated=1")).await;
@@ -273,7 +327,10 @@ async fn the_agents_page_shows_the_agent_and_takes_one_rating_per_service() {
         .await
         .unwrap();
     assert_eq!(profile["satisfaction"], 4.0);
-    assert_eq!((profile["ratings"].as_u64(), profile["served"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(
+        (profile["ratings"].as_u64(), profile["served"].as_u64()),
+        (Some(1), Some(2))
+    );
 
     // Made-up, tampered and malformed codes: the same 404 page.
     let (s1, made_up) = get(&ts, "/a/AAAAAAAAAAAAAAAA").await;
@@ -323,18 +380,32 @@ async fn photos_are_checked_and_only_the_agent_or_an_admin_changes_them() {
     };
 
     // The default: initials drawn in SVG.
-    let r = http().get(format!("{}/a/{code}/photo", ts.url())).send().await.unwrap();
+    let r = http()
+        .get(format!("{}/a/{code}/photo", ts.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "image/svg+xml");
-    assert!(r.text().await.unwrap().contains(">AA<"), "Agent ann's initials");
+    assert!(
+        r.text().await.unwrap().contains(">AA<"),
+        "Agent ann's initials"
+    );
 
     let png: Vec<u8> = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake but signed".to_vec();
     assert_eq!(put(bob_token.clone(), png.clone()).await, 403, "not bob's");
-    assert_eq!(put(ann_token.clone(), b"<svg onload=alert(1)>".to_vec()).await, 415);
+    assert_eq!(
+        put(ann_token.clone(), b"<svg onload=alert(1)>".to_vec()).await,
+        415
+    );
     let mut big = png.clone();
     big.resize(512 * 1024 + 1, 0);
     assert_eq!(put(ann_token.clone(), big).await, 413);
     assert_eq!(put(ann_token.clone(), png.clone()).await, 200);
-    let r = http().get(format!("{}/a/{code}/photo", ts.url())).send().await.unwrap();
+    let r = http()
+        .get(format!("{}/a/{code}/photo", ts.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "image/png");
     assert_eq!(r.bytes().await.unwrap().as_ref(), png.as_slice());
     // Profiles: bad input is refused whole.
@@ -347,20 +418,35 @@ async fn photos_are_checked_and_only_the_agent_or_an_admin_changes_them() {
         .unwrap();
     assert_eq!(status, 403);
     let (status, body) = admin
-        .put_raw(&path, "application/json", &format!(r#"{{"slogan": "{}"}}"#, "x".repeat(141)))
+        .put_raw(
+            &path,
+            "application/json",
+            &format!(r#"{{"slogan": "{}"}}"#, "x".repeat(141)),
+        )
         .await
         .unwrap();
     assert_eq!(status, 422, "{body}");
     let (status, body) = admin
-        .put_raw(&path, "application/json", r#"{"slogan": "ok", "contact_phone": "12"}"#)
+        .put_raw(
+            &path,
+            "application/json",
+            r#"{"slogan": "ok", "contact_phone": "12"}"#,
+        )
         .await
         .unwrap();
     assert_eq!(status, 422, "{body}");
     let (status, body) = admin
-        .put_raw(&path, "application/json", r#"{"slogan": "Set by the admin"}"#)
+        .put_raw(
+            &path,
+            "application/json",
+            r#"{"slogan": "Set by the admin"}"#,
+        )
         .await
         .unwrap();
-    assert_eq!((status, body["slogan"].as_str()), (200, Some("Set by the admin")));
+    assert_eq!(
+        (status, body["slogan"].as_str()),
+        (200, Some("Set by the admin"))
+    );
     assert_eq!(body["has_photo"], true);
     assert_eq!(
         admin.get_json("/api/agents/999/profile").await.unwrap().0,
@@ -442,21 +528,30 @@ async fn a_failing_then_recovering_gateway_gets_the_message_once_it_recovers() {
     let log = wait_for_sms(&admin, &phone(1), 1, true).await;
     let m = &log[0];
     assert_eq!(m["status"], "sent", "{m}");
-    assert_eq!((m["attempts"].as_u64(), m["gateway"].as_str()), (Some(3), Some("http")));
+    assert_eq!(
+        (m["attempts"].as_u64(), m["gateway"].as_str()),
+        (Some(3), Some("http"))
+    );
     assert_eq!(m["provider_id"], "gw-1");
     assert!(m["last_error"].as_str().unwrap().contains("503"), "{m}");
     let seen = gw.requests();
     assert_eq!(seen.len(), 3, "two failures, one success, nothing after");
     for (headers, body) in &seen {
         assert_eq!(headers["authorization"], "Bearer gw-secret");
-        assert_eq!(headers["idempotency-key"], format!("frontdesk-sms-{}", m["id"]));
+        assert_eq!(
+            headers["idempotency-key"],
+            format!("frontdesk-sms-{}", m["id"])
+        );
         assert_eq!(body["to"], phone(1).as_str());
         assert_eq!(body["body"], m["body"]);
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(gw.requests().len(), 3, "never sent twice");
     let (_, metrics) = admin.get_text("/metrics").await.unwrap();
-    assert!(metrics.contains("frontdesk_sms_attempts_total{kind=\"retry\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("frontdesk_sms_attempts_total{kind=\"retry\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -485,7 +580,10 @@ async fn a_gateway_that_times_out_or_refuses_is_recorded_as_failed() {
     let (_c, s) = chat(&ts, &mut ann, 1).await;
     ann.end_service(&s.id).await.unwrap();
     let log = wait_for_sms(&admin, &phone(1), 1, true).await;
-    assert_eq!((log[0]["status"].as_str(), log[0]["attempts"].as_u64()), (Some("failed"), Some(1)));
+    assert_eq!(
+        (log[0]["status"].as_str(), log[0]["attempts"].as_u64()),
+        (Some("failed"), Some(1))
+    );
     assert!(log[0]["last_error"].as_str().unwrap().contains("400"));
     assert_eq!(gw.requests().len(), 1);
 }
@@ -515,11 +613,16 @@ async fn a_customer_from_the_link_reaches_that_agent_ahead_of_the_queue() {
     assert!(next_queued(&mut c3).await.waiting_for.is_none());
 
     // Customer 1 comes back through the link: no phone typed, the link's phone.
-    let mut c1 = CustomerClient::through_link(&ts.url(), &code).await.unwrap();
+    let mut c1 = CustomerClient::through_link(&ts.url(), &code)
+        .await
+        .unwrap();
     c1.reach_agent().await.unwrap();
     let q = next_queued(&mut c1).await;
     let waiting_for = q.waiting_for.expect("waiting for ann");
-    assert_eq!((waiting_for.id, waiting_for.name.as_str()), (ann.info().id, "Agent ann"));
+    assert_eq!(
+        (waiting_for.id, waiting_for.name.as_str()),
+        (ann.info().id, "Agent ann")
+    );
     let record = admin.service_record(&c1.consultation).await.unwrap();
     assert_eq!(record.phone, phone(1), "the link stands for the phone");
     // Bob comes free: he takes the general queue's customer, not ann's.
@@ -555,7 +658,9 @@ async fn a_customer_waiting_for_a_busy_agent_falls_back_to_the_queue_after_the_w
     let (_c2, _s2) = chat(&ts, &mut ann, 2).await;
     bob.presence(PresenceChoice::Idle).await.unwrap();
 
-    let mut c1 = CustomerClient::through_link(&ts.url(), &code).await.unwrap();
+    let mut c1 = CustomerClient::through_link(&ts.url(), &code)
+        .await
+        .unwrap();
     c1.reach_agent().await.unwrap();
     assert!(next_queued(&mut c1).await.waiting_for.is_some());
     // Bob is idle, yet does not take them while they wait for ann.
@@ -583,7 +688,10 @@ async fn a_card_owed_when_the_server_stopped_is_sent_after_the_restart() {
     let (_c, s) = chat(&ts, &mut ann, 1).await;
     ann.end_service(&s.id).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(sms_log(&admin, &phone(1)).await.is_empty(), "cards were off");
+    assert!(
+        sms_log(&admin, &phone(1)).await.is_empty(),
+        "cards were off"
+    );
     drop(ann);
     // As after a crash between the end of the service and its card.
     let ts = ts.restart_with(|c| c.cards.send_on_end = true).await;

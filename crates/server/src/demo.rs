@@ -36,9 +36,21 @@ const ACCOUNTS: [(&str, &str, &str); 4] = [
 
 /// The demo agents' slogans and contact numbers, for their pages (`/a/CODE`).
 const PROFILES: [(&str, &str, &str); 3] = [
-    ("alice", "Bills and plans are my thing: ask me anything.", "+12015550190"),
-    ("bob", "Your connection, sorted on the first try.", "+12015550191"),
-    ("chen", "中文、English — happy to help either way.", "+12015550192"),
+    (
+        "alice",
+        "Bills and plans are my thing: ask me anything.",
+        "+12015550190",
+    ),
+    (
+        "bob",
+        "Your connection, sorted on the first try.",
+        "+12015550191",
+    ),
+    (
+        "chen",
+        "中文、English — happy to help either way.",
+        "+12015550192",
+    ),
 ];
 
 /// A demo customer and the facts their tier comes from.

@@ -651,10 +651,16 @@ impl Desk {
                 id: agent,
                 name: st.names.get(&agent).cloned().unwrap_or_default(),
             };
-            tracing::info!(consultation, agent, "waited long enough for their agent; now anyone's");
+            tracing::info!(
+                consultation,
+                agent,
+                "waited long enough for their agent; now anyone's"
+            );
             let queued = queued_message(&mut st, consultation);
             if let Some(link) = st.customers.get(consultation) {
-                let _ = link.tx.send(Push::send(ServerMessage::FellBack { agent: card }));
+                let _ = link
+                    .tx
+                    .send(Push::send(ServerMessage::FellBack { agent: card }));
                 let _ = link.tx.send(Push::send(queued));
             }
             self.push_queue(&mut st);
@@ -669,8 +675,7 @@ impl Desk {
         let now = now_ms();
         let ended = {
             let mut st = self.lock();
-            if st.dispatch.remove(&consultation.to_owned()).is_some()
-            {
+            if st.dispatch.remove(&consultation.to_owned()).is_some() {
                 st.waiting.remove(consultation);
                 self.metrics
                     .queue_left

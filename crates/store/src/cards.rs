@@ -270,8 +270,12 @@ pub trait CardStore: Send + Sync {
     ) -> Result<bool>;
 
     /// Sets (or with `None` removes) an agent's photo; false for no such account.
-    async fn set_photo(&self, agent_id: i64, photo: Option<(&[u8], &str)>, now: i64)
-    -> Result<bool>;
+    async fn set_photo(
+        &self,
+        agent_id: i64,
+        photo: Option<(&[u8], &str)>,
+        now: i64,
+    ) -> Result<bool>;
 
     /// An agent's photo.
     async fn photo(&self, agent_id: i64) -> Result<Option<PhotoRow>>;

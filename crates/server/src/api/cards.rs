@@ -43,7 +43,6 @@ pub(super) struct SmsQuery {
     limit: Option<u32>,
 }
 
-
 /// The SMS log: every agent link sent, with its delivery status, newest first.
 /// With the `outbox` gateway (the default) this is the outbox.
 #[utoipa::path(get, path = "/api/sms", params(SmsQuery), security(("bearer" = [])), responses(
@@ -64,7 +63,9 @@ pub(super) async fn sms_log(
         .store
         .sms_log(phone.as_ref().map(|p| p.as_str()), limit)
         .await?;
-    Ok(Json(rows.into_iter().map(crate::cards::sms_entry).collect()))
+    Ok(Json(
+        rows.into_iter().map(crate::cards::sms_entry).collect(),
+    ))
 }
 
 /// The staff member calling, if they may change agent `id`'s profile.

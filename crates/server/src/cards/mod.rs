@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use frontdesk_domain::agent_link::{self, LinkKey};
-use frontdesk_sms::{Backoff, SendError, Sms, SmsSender};
 use frontdesk_protocol::rest::SmsEntry;
+use frontdesk_sms::{Backoff, SendError, Sms, SmsSender};
 use frontdesk_store::cards::{CardIssued, CardWrite, EndedService, LinkRow, SmsAttempt, SmsRow};
 use frontdesk_store::{Store, StoreError};
 use prometheus_client::metrics::counter::Counter;
@@ -228,7 +228,11 @@ impl Cards {
     ///
     /// # Errors
     /// [`CardError`].
-    pub async fn issue(&self, s: &EndedService, trigger: &'static str) -> Result<CardIssued, CardError> {
+    pub async fn issue(
+        &self,
+        s: &EndedService,
+        trigger: &'static str,
+    ) -> Result<CardIssued, CardError> {
         let key = self.key.get().ok_or(CardError::NotReady)?;
         let base = self.base.get().ok_or(CardError::NotReady)?;
         let code = key.code(s.agent_id, &s.phone);
@@ -342,8 +346,12 @@ impl Cards {
             };
             match outcome {
                 "sent" => tracing::info!(sms = m.id, gateway, "SMS sent"),
-                "retry" => tracing::warn!(sms = m.id, gateway, attempt = made, error = ?result.as_ref().err(), "SMS failed; will retry"),
-                _ => tracing::error!(sms = m.id, gateway, attempt = made, error = ?result.as_ref().err(), "SMS failed for good"),
+                "retry" => {
+                    tracing::warn!(sms = m.id, gateway, attempt = made, error = ?result.as_ref().err(), "SMS failed; will retry")
+                }
+                _ => {
+                    tracing::error!(sms = m.id, gateway, attempt = made, error = ?result.as_ref().err(), "SMS failed for good")
+                }
             }
             self.attempts.get_or_create(&Kind { kind: outcome }).inc();
             self.store

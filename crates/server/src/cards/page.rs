@@ -222,7 +222,14 @@ pub async fn rate(
             return unavailable();
         }
     };
-    render(&app, &code, &link, status, Some(Note::Problem(problem.into()))).await
+    render(
+        &app,
+        &code,
+        &link,
+        status,
+        Some(Note::Problem(problem.into())),
+    )
+    .await
 }
 
 /// `GET /a/{code}/photo`: the agent's photo, or a drawn default (their initials).
@@ -313,7 +320,6 @@ fn shell(title: &str, body: &str) -> String {
     )
 }
 
-
 fn agent_page(
     code: &str,
     p: &ProfileRow,
@@ -331,7 +337,11 @@ fn agent_page(
         p.agent_id
     );
     if !p.slogan.is_empty() {
-        let _ = write!(b, "<p class=\"slogan\" id=\"slogan\">{}</p>", esc(&p.slogan));
+        let _ = write!(
+            b,
+            "<p class=\"slogan\" id=\"slogan\">{}</p>",
+            esc(&p.slogan)
+        );
     }
     b.push_str("</div></section>");
 
@@ -384,7 +394,11 @@ fn agent_page(
             let _ = write!(b, "<p class=\"note info\" role=\"status\">{}</p>", esc(m));
         }
         Some(Note::Problem(m)) => {
-            let _ = write!(b, "<p class=\"note problem\" role=\"alert\">{}</p>", esc(&m));
+            let _ = write!(
+                b,
+                "<p class=\"note problem\" role=\"alert\">{}</p>",
+                esc(&m)
+            );
         }
         None => {}
     }

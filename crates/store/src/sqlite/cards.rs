@@ -219,11 +219,7 @@ impl CardStore for SqliteStore {
         .transpose()
     }
 
-    async fn services_owed_cards(
-        &self,
-        since: i64,
-        reasons: &[&str],
-    ) -> Result<Vec<EndedService>> {
+    async fn services_owed_cards(&self, since: i64, reasons: &[&str]) -> Result<Vec<EndedService>> {
         // `reasons` is a short fixed list from the server; matched in SQL via JSON.
         let reasons = serde_json::to_string(reasons)
             .map_err(|e| StoreError::Conflict(format!("reasons: {e}")))?;
@@ -432,7 +428,11 @@ impl CardStore for SqliteStore {
         .await?
         .rows_affected();
         tx.commit().await?;
-        Ok(if n == 1 { Rated::Stored } else { Rated::Already })
+        Ok(if n == 1 {
+            Rated::Stored
+        } else {
+            Rated::Already
+        })
     }
 }
 
@@ -451,7 +451,10 @@ mod tests {
         let s = SqliteStore::open(&url, Durability::Full).await.unwrap();
         s.save_menu("m", "h", 1, 0).await.unwrap();
         let cust = s.upsert_customer("+441", None, 0).await.unwrap();
-        let agent = s.create_account("ann", "Ann", "agent", "h", 0).await.unwrap();
+        let agent = s
+            .create_account("ann", "Ann", "agent", "h", 0)
+            .await
+            .unwrap();
         s.create_consultation(&NewConsultation {
             id: "c1",
             customer_id: cust,
@@ -505,26 +508,42 @@ mod tests {
     #[tokio::test]
     async fn a_trigger_issues_one_card_and_the_log_finds_it_by_phone() {
         let (_d, s, agent) = store().await;
-        let first = s.issue_card(&card("service:s1", "CODE1", agent, "+441")).await.unwrap();
+        let first = s
+            .issue_card(&card("service:s1", "CODE1", agent, "+441"))
+            .await
+            .unwrap();
         assert!(!first.duplicate);
         assert_eq!(first.sms.status, "pending");
         assert_eq!(first.sms.next_attempt_at, Some(100));
-        let again = s.issue_card(&card("service:s1", "CODE1", agent, "+441")).await.unwrap();
+        let again = s
+            .issue_card(&card("service:s1", "CODE1", agent, "+441"))
+            .await
+            .unwrap();
         assert!(again.duplicate);
         assert_eq!(again.sms.id, first.sms.id);
         assert_eq!(s.sms_log(None, 10).await.unwrap().len(), 1);
-        assert_eq!(s.sms_log(Some("+441"), 10).await.unwrap()[0].id, first.sms.id);
+        assert_eq!(
+            s.sms_log(Some("+441"), 10).await.unwrap()[0].id,
+            first.sms.id
+        );
         assert!(s.sms_log(Some("+442"), 10).await.unwrap().is_empty());
         let link = s.link("CODE1").await.unwrap().unwrap();
         assert_eq!((link.agent_id, link.phone.as_str()), (agent, "+441"));
         assert_eq!(s.link("CODE2").await.unwrap(), None);
         // A second trigger for the same pair reuses the link.
-        let other = s.issue_card(&card("service:s2", "CODE1", agent, "+441")).await.unwrap();
+        let other = s
+            .issue_card(&card("service:s2", "CODE1", agent, "+441"))
+            .await
+            .unwrap();
         assert!(!other.duplicate);
         // A code that stands for another pair is refused, and nothing is stored.
-        let clash = s.issue_card(&card("service:x", "CODE1", agent, "+442")).await;
+        let clash = s
+            .issue_card(&card("service:x", "CODE1", agent, "+442"))
+            .await;
         assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
-        let moved = s.issue_card(&card("service:y", "CODE9", agent, "+441")).await;
+        let moved = s
+            .issue_card(&card("service:y", "CODE9", agent, "+441"))
+            .await;
         assert!(matches!(moved, Err(StoreError::Conflict(_))), "{moved:?}");
         assert_eq!(s.sms_log(None, 10).await.unwrap().len(), 2);
     }
@@ -532,8 +551,16 @@ mod tests {
     #[tokio::test]
     async fn attempts_move_a_message_from_pending_to_sent_or_failed() {
         let (_d, s, agent) = store().await;
-        let a = s.issue_card(&card("t1", "C1", agent, "+441")).await.unwrap().sms;
-        let b = s.issue_card(&card("t2", "C1", agent, "+441")).await.unwrap().sms;
+        let a = s
+            .issue_card(&card("t1", "C1", agent, "+441"))
+            .await
+            .unwrap()
+            .sms;
+        let b = s
+            .issue_card(&card("t2", "C1", agent, "+441"))
+            .await
+            .unwrap()
+            .sms;
         assert_eq!(s.next_sms_due().await.unwrap(), Some(100));
         assert_eq!(s.due_sms(99, 10).await.unwrap(), []);
         assert_eq!(s.due_sms(100, 10).await.unwrap().len(), 2);
@@ -541,22 +568,39 @@ mod tests {
             error: "HTTP 500",
             next_at: 200,
         };
-        s.record_sms_attempt(a.id, "http", &retry, 101).await.unwrap();
-        let due: Vec<i64> = s.due_sms(150, 10).await.unwrap().iter().map(|m| m.id).collect();
+        s.record_sms_attempt(a.id, "http", &retry, 101)
+            .await
+            .unwrap();
+        let due: Vec<i64> = s
+            .due_sms(150, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
         assert_eq!(due, [b.id]);
         let sent = SmsAttempt::Sent {
             provider_id: Some("p-1"),
             provider_status: "queued",
         };
-        s.record_sms_attempt(a.id, "http", &sent, 201).await.unwrap();
+        s.record_sms_attempt(a.id, "http", &sent, 201)
+            .await
+            .unwrap();
         let a = s.sms(a.id).await.unwrap().unwrap();
         assert_eq!(
-            (a.status.as_str(), a.attempts, a.sent_at, a.last_error.as_deref()),
+            (
+                a.status.as_str(),
+                a.attempts,
+                a.sent_at,
+                a.last_error.as_deref()
+            ),
             ("sent", 2, Some(201), Some("HTTP 500"))
         );
         assert_eq!(a.provider_id.as_deref(), Some("p-1"));
         // A late duplicate record cannot move a sent message back.
-        s.record_sms_attempt(a.id, "http", &retry, 202).await.unwrap();
+        s.record_sms_attempt(a.id, "http", &retry, 202)
+            .await
+            .unwrap();
         assert_eq!(s.sms(a.id).await.unwrap().unwrap().status, "sent");
         s.record_sms_attempt(b.id, "http", &SmsAttempt::Failed { error: "400" }, 203)
             .await
@@ -568,16 +612,42 @@ mod tests {
     #[tokio::test]
     async fn ended_services_without_a_card_are_owed_one() {
         let (_d, s, agent) = store().await;
-        let owed = s.services_owed_cards(0, &["agent", "customer"]).await.unwrap();
+        let owed = s
+            .services_owed_cards(0, &["agent", "customer"])
+            .await
+            .unwrap();
         assert_eq!(owed.len(), 1);
         assert_eq!(
-            (owed[0].id.as_str(), owed[0].phone.as_str(), owed[0].agent_name.as_str()),
+            (
+                owed[0].id.as_str(),
+                owed[0].phone.as_str(),
+                owed[0].agent_name.as_str()
+            ),
             ("s1", "+441", "Ann")
         );
-        assert!(s.services_owed_cards(41, &["agent"]).await.unwrap().is_empty(), "since");
-        assert!(s.services_owed_cards(0, &["customer"]).await.unwrap().is_empty(), "reason");
-        s.issue_card(&card("service:s1", "C1", agent, "+441")).await.unwrap();
-        assert!(s.services_owed_cards(0, &["agent"]).await.unwrap().is_empty());
+        assert!(
+            s.services_owed_cards(41, &["agent"])
+                .await
+                .unwrap()
+                .is_empty(),
+            "since"
+        );
+        assert!(
+            s.services_owed_cards(0, &["customer"])
+                .await
+                .unwrap()
+                .is_empty(),
+            "reason"
+        );
+        s.issue_card(&card("service:s1", "C1", agent, "+441"))
+            .await
+            .unwrap();
+        assert!(
+            s.services_owed_cards(0, &["agent"])
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -586,15 +656,35 @@ mod tests {
         let p = s.profile(agent).await.unwrap().unwrap();
         assert_eq!((p.display_name.as_str(), p.slogan.as_str()), ("Ann", ""));
         assert_eq!((p.served, p.rating_count, p.photo_at), (1, 0, None));
-        assert!(s.set_profile(agent, "Glad to help", Some("+442"), 7).await.unwrap());
-        assert!(!s.set_profile(999, "x", None, 7).await.unwrap(), "no such agent");
-        assert!(s.set_photo(agent, Some((b"\x89PNG", "image/png")), 8).await.unwrap());
+        assert!(
+            s.set_profile(agent, "Glad to help", Some("+442"), 7)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.set_profile(999, "x", None, 7).await.unwrap(),
+            "no such agent"
+        );
+        assert!(
+            s.set_photo(agent, Some((b"\x89PNG", "image/png")), 8)
+                .await
+                .unwrap()
+        );
         let p = s.profile(agent).await.unwrap().unwrap();
-        assert_eq!((p.slogan.as_str(), p.contact_phone.as_deref()), ("Glad to help", Some("+442")));
+        assert_eq!(
+            (p.slogan.as_str(), p.contact_phone.as_deref()),
+            ("Glad to help", Some("+442"))
+        );
         assert_eq!(p.photo_at, Some(8));
-        assert_eq!(s.photo(agent).await.unwrap().unwrap().content_type, "image/png");
+        assert_eq!(
+            s.photo(agent).await.unwrap().unwrap().content_type,
+            "image/png"
+        );
         assert!(s.set_profile(agent, "New", None, 9).await.unwrap());
-        assert!(s.photo(agent).await.unwrap().is_some(), "text edits keep the photo");
+        assert!(
+            s.photo(agent).await.unwrap().is_some(),
+            "text edits keep the photo"
+        );
         assert!(s.set_photo(agent, None, 10).await.unwrap());
         assert_eq!(s.photo(agent).await.unwrap(), None);
         assert_eq!(s.profile(999).await.unwrap(), None);
@@ -608,16 +698,30 @@ mod tests {
             now: 60,
         };
         assert_eq!(s.rate(&rate("s1", "+441", 5)).await.unwrap(), Rated::Stored);
-        assert_eq!(s.rate(&rate("s1", "+441", 1)).await.unwrap(), Rated::Already);
-        assert_eq!(s.rate(&rate("s2", "+449", 1)).await.unwrap(), Rated::NotTheirs);
-        assert_eq!(s.rate(&rate("nope", "+441", 1)).await.unwrap(), Rated::NotTheirs);
+        assert_eq!(
+            s.rate(&rate("s1", "+441", 1)).await.unwrap(),
+            Rated::Already
+        );
+        assert_eq!(
+            s.rate(&rate("s2", "+449", 1)).await.unwrap(),
+            Rated::NotTheirs
+        );
+        assert_eq!(
+            s.rate(&rate("nope", "+441", 1)).await.unwrap(),
+            Rated::NotTheirs
+        );
         assert_eq!(s.rate(&rate("s2", "+441", 4)).await.unwrap(), Rated::Stored);
         let p = s.profile(agent).await.unwrap().unwrap();
         assert_eq!((p.rating_sum, p.rating_count), (9, 2));
         let past = s.services_between(agent, "+441", 10).await.unwrap();
         let got: Vec<(&str, Option<u8>)> = past.iter().map(|p| (p.id.as_str(), p.stars)).collect();
         assert_eq!(got, [("s2", Some(4)), ("s1", Some(5))]);
-        assert!(s.services_between(agent, "+449", 10).await.unwrap().is_empty());
+        assert!(
+            s.services_between(agent, "+449", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let r = s.ratings(agent, 10).await.unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].comment, "kind");
