@@ -85,6 +85,36 @@ fn dispatch(c: &mut Criterion) {
     c.bench_function("dispatch: nobody free, 10k waiting", |b| {
         b.iter(|| black_box(d.assign()))
     });
+    // The same, with 100 of the 10k waiting for one agent in particular (they came
+    // back through a link) at the back of the queue: the agent they wait for
+    // finishes and takes one of them ahead of the queue.
+    let mut d: Dispatcher<u32, u32> = Dispatcher::new(policy());
+    for i in 0..WAITING {
+        d.enqueue(customer(i)).unwrap();
+    }
+    for a in 0..100 {
+        d.agents.set_available(&a, 1);
+    }
+    assert_eq!(d.assign().len(), 100);
+    let mut next = WAITING;
+    for a in 0..100 {
+        d.enqueue_for(customer(next), a).unwrap();
+        next += 1;
+    }
+    let mut agent = 0u32;
+    c.bench_function(
+        "dispatch: an agent finishes, one pairing, 100 waiting for their agent among 10k",
+        |b| {
+            b.iter(|| {
+                d.agents.finish(&agent, Need::Chat);
+                d.enqueue_for(customer(next), agent).unwrap();
+                next += 1;
+                let pairs = d.assign();
+                agent = pairs[0].agent;
+                black_box(pairs)
+            });
+        },
+    );
 }
 
 fn tiers(c: &mut Criterion) {

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::agents::AgentPool;
+use crate::agents::{AgentPool, Presence};
 use crate::queue::{AlreadyQueued, Need, QueuePolicy, Waiting, WaitingQueue};
 
 /// A customer given to an agent.
@@ -53,7 +53,10 @@ impl<C: Clone + Eq + Hash, A: Clone + Eq + Hash> Dispatcher<C, A> {
     /// # Errors
     /// [`AlreadyQueued`] if they are waiting already.
     pub fn enqueue(&mut self, w: Waiting<C>) -> Result<(), AlreadyQueued> {
-        self.waiting.push(w)
+        let who = w.who.clone();
+        self.waiting.push(w)?;
+        self.preferred.remove(&who);
+        Ok(())
     }
 
     /// Queues a customer who waits for `agent` first: only that agent takes them
@@ -77,7 +80,9 @@ impl<C: Clone + Eq + Hash, A: Clone + Eq + Hash> Dispatcher<C, A> {
     /// The agent a waiting customer is waiting for, while the preference holds.
     #[must_use]
     pub fn preference(&self, who: &C) -> Option<&A> {
-        self.preferred.get(who)
+        self.preferred
+            .get(who)
+            .filter(|_| self.waiting.contains(who))
     }
 
     /// Ends a customer's wait for their agent: from now on anyone may take them.
@@ -92,19 +97,39 @@ impl<C: Clone + Eq + Hash, A: Clone + Eq + Hash> Dispatcher<C, A> {
     pub fn assign(&mut self) -> Vec<Assignment<C, A>> {
         let mut out = Vec::new();
         let mut choices: Vec<(C, A, Need)> = Vec::new();
-        // Customers removed from `waiting` directly leave a stale preference; drop it.
-        let waiting = &self.waiting;
-        self.preferred.retain(|who, _| waiting.contains(who));
-        if self
-            .preferred
-            .values()
-            .any(|a| self.agents.ready().any(|r| r == a))
-        {
-            for w in self.waiting.iter() {
-                if let Some(agent) = self.preferred.get(&w.who)
-                    && self.agents.take(agent, w.need)
-                {
-                    choices.push((w.who.clone(), agent.clone(), w.need));
+        // Those waiting for an agent who could take someone now, in serving order:
+        // found from the preferences (the agent first, a hash lookup), never by
+        // walking the queue. A preference whose customer left the queue by
+        // `waiting.remove` is dropped here.
+        let mut first: Vec<C> = Vec::new();
+        let mut stale: Vec<C> = Vec::new();
+        for (who, a) in &self.preferred {
+            let free = self.agents.load(a).is_some_and(|l| {
+                l.presence == Presence::Available && (l.fits(Need::Chat) || l.fits(Need::Voice))
+            });
+            if !free {
+                continue;
+            }
+            match self.waiting.get(who) {
+                Some(w) if self.agents.load(a).is_some_and(|l| l.fits(w.need)) => {
+                    first.push(who.clone());
+                }
+                Some(_) => {}
+                None => stale.push(who.clone()),
+            }
+        }
+        for who in stale {
+            self.preferred.remove(&who);
+        }
+        if !first.is_empty() {
+            self.waiting.sort_by_place(&mut first);
+            for who in first {
+                let (Some(agent), Some(w)) = (self.preferred.get(&who), self.waiting.get(&who))
+                else {
+                    continue;
+                };
+                if self.agents.take(agent, w.need) {
+                    choices.push((who.clone(), agent.clone(), w.need));
                 }
             }
         }
@@ -140,7 +165,6 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     use super::*;
-    use crate::agents::Presence;
     use crate::tier::{Tier, TierOrder};
     use proptest::prelude::*;
 

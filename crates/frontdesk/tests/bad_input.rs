@@ -136,7 +136,8 @@ async fn requests_before_hello_and_second_hellos_are_refused() -> Result {
         protocol: PROTOCOL_VERSION,
         phone: None,
         resume: None,
-        link: None,    })
+        link: None,
+    })
     .await?;
     assert_eq!(next_error(&mut conn).await?.0, ErrorCode::InvalidMessage);
     conn.send(&ClientMessage::start("+12015550123")).await?;
@@ -181,7 +182,8 @@ async fn bad_resume_tokens_and_other_protocol_versions_are_refused() -> Result {
         protocol: 99,
         phone: Some("+12015550123".into()),
         resume: None,
-        link: None,    })
+        link: None,
+    })
     .await?;
     assert_eq!(
         next_error(&mut conn).await?.0,

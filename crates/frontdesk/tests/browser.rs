@@ -22,7 +22,7 @@ use common::TestServer;
 use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
-use frontdesk_client::{AgentClient, Connection};
+use frontdesk_client::{AgentClient, Connection, CustomerClient};
 use frontdesk_domain::answers::Library;
 use frontdesk_protocol::agent::PresenceChoice;
 use frontdesk_protocol::{ClientMessage, ServerMessage};
@@ -1939,4 +1939,584 @@ async fn the_customer_is_told_when_the_agent_drops() -> Result {
     );
     assert_eq!(c.state().await?["chat"], Value::Null);
     c.close_clean("the customer's").await
+}
+
+// ------------------------------------------------------------------ after the service: cards
+
+/// The messages the SMS log holds for `phone`, newest first.
+async fn sms_to(ts: &TestServer, phone: &str) -> Result<Vec<Value>> {
+    let phone: String = url::form_urlencoded::byte_serialize(phone.as_bytes()).collect();
+    let (status, body) = ts
+        .admin()
+        .await
+        .get_json(&format!("/api/sms?phone={phone}"))
+        .await?;
+    assert_eq!(status, 200, "the SMS log: {body}");
+    Ok(body.as_array().cloned().unwrap_or_default())
+}
+
+/// Waits until the SMS log holds `n` cards for `phone` (they are issued off the
+/// path of the request that ended the service); returns them, newest first.
+async fn cards_to(ts: &TestServer, phone: &str, n: usize) -> Result<Vec<Value>> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = sms_to(ts, phone).await?;
+        if log.len() >= n {
+            assert_eq!(log.len(), n, "cards to {phone}: {log:#?}");
+            return Ok(log);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("waited {WAIT:?} for {n} cards to {phone}: {log:#?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The link's path (`/a/CODE`) in a card.
+fn link_of(sms: &Value) -> Result<String> {
+    let link = sms["link"]
+        .as_str()
+        .ok_or_else(|| format!("no link in {sms}"))?;
+    assert!(link.starts_with("/a/"), "{link}");
+    Ok(link.to_owned())
+}
+
+/// A customer on a plain SDK connection who chats with `agent` (idle, over the
+/// SDK) until the agent ends the service: they have had one service with them,
+/// and their card is on its way.
+async fn served_once(
+    ts: &TestServer,
+    agent: &mut AgentClient,
+    phone: &str,
+) -> Result<CustomerClient> {
+    let mut c = CustomerClient::start(&ts.url(), phone).await?;
+    c.select("chat").await?;
+    let s = agent.wait_assigned(WAIT).await?;
+    assert_eq!(s.phone, phone.replace(' ', ""));
+    agent.end_service(&s.id).await?;
+    Ok(c)
+}
+
+/// Sets agent `id`'s slogan and contact number as the admin.
+async fn set_profile(ts: &TestServer, id: i64, slogan: &str, contact: &str) -> Result {
+    let body = json!({ "slogan": slogan, "contact_phone": contact });
+    let (status, reply) = ts
+        .admin()
+        .await
+        .put_raw(
+            &format!("/api/agents/{id}/profile"),
+            "application/json",
+            &body.to_string(),
+        )
+        .await?;
+    assert_eq!(status, 200, "setting the profile: {reply}");
+    Ok(())
+}
+
+/// A comment with markup, which must show as text.
+const HOSTILE_COMMENT: &str = "Sorted out in minutes. <b>bold</b> & kind.";
+
+/// The issue's acceptance test for the agent's page, on a phone: after a chat
+/// the customer's card arrives; its link opens the agent's page (name, id, no
+/// score yet, one customer served), where they rate the service with four stars
+/// and a comment: thanked, the score is 4.0 of one rating, and the comment is
+/// shown as text.
+#[tokio::test]
+async fn the_agents_page_takes_a_rating_on_a_phone() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server().await?;
+    let mut alice = AgentClient::login(&ts.url(), AGENT.0, AGENT.1).await?;
+    let id = alice.info().id;
+    set_profile(
+        &ts,
+        id,
+        "Here to sort it out, first time.",
+        "+1 201 555 0199",
+    )
+    .await?;
+    alice.presence(PresenceChoice::Idle).await?;
+    let _customer = served_once(&ts, &mut alice, PHONE_NUMBER).await?;
+    let cards = cards_to(&ts, "+12015550123", 1).await?;
+    let link = link_of(&cards[0])?;
+    assert_eq!(cards[0]["agent"], json!(id));
+
+    let b = driver.open(&ts, &link, None, PHONE).await?;
+    assert_eq!(b.title().await?, format!("{AGENT_NAME} · your agent"));
+    assert_eq!(b.text("#agent-name").await?, AGENT_NAME);
+    assert_eq!(b.text("#agent-id").await?, format!("#{id}"));
+    assert_eq!(b.text("#slogan").await?, "Here to sort it out, first time.");
+    assert_eq!(b.text("#score").await?, "–");
+    assert_eq!(b.text("#rating-count").await?, "no ratings yet");
+    assert_eq!(b.text("#served").await?, "1");
+    assert_eq!(
+        b.attr("#contact", "href").await?.as_deref(),
+        Some("tel:+12015550199")
+    );
+    let again = b.attr("#chat-again", "href").await?.unwrap_or_default();
+    let code = link.trim_start_matches("/a/");
+    assert_eq!(again, format!("/?link={code}"));
+    // The drawn photo (no upload yet) has loaded.
+    b.until(
+        "the agent's photo",
+        "const i = document.querySelector('.who img'); return i && i.complete && i.naturalWidth > 0",
+    )
+    .await?;
+    assert_eq!(
+        b.js("return document.querySelectorAll('#past li').length")
+            .await?,
+        json!(1),
+        "the one service, not rated yet"
+    );
+    // Made for a phone: no sideways scrolling, stars big enough to tap.
+    let fits = b
+        .js("return document.documentElement.scrollWidth <= innerWidth")
+        .await?;
+    assert_eq!(fits, json!(true), "the page scrolls sideways");
+    let small = b
+        .js("return Array.from(document.querySelectorAll('#rate .rate label'))
+                .filter((l) => { const r = l.getBoundingClientRect(); return r.width < 44 || r.height < 44; }).length")
+        .await?;
+    assert_eq!(small, json!(0), "stars smaller than a 44 px tap target");
+
+    // Four stars (the radio buttons are hidden behind their stars) and a comment.
+    b.click("label[for='star4']").await?;
+    assert_eq!(
+        b.js("return document.querySelector('#rate input[name=stars]:checked').value")
+            .await?,
+        json!("4")
+    );
+    b.type_into("#rate textarea[name='comment']", HOSTILE_COMMENT)
+        .await?;
+    b.screenshot_to_docs("card").await?;
+    b.click("#rate button[type='submit']").await?;
+
+    // Thanked, on the page again with the new score.
+    b.until(
+        "the new score",
+        "const s = document.getElementById('score'); return s && s.textContent === '4.0'",
+    )
+    .await?;
+    assert_eq!(b.js("return location.search").await?, json!("?rated=1"));
+    assert_eq!(b.text(".note.info").await?, "Thank you for your rating.");
+    assert_eq!(b.text("#rating-count").await?, "1 rating");
+    assert_eq!(b.text("#served").await?, "1");
+    assert_eq!(b.text("#past .stars").await?, "★★★★☆");
+    assert_eq!(
+        b.js("return document.getElementById('rate')").await?,
+        Value::Null,
+        "nothing left to rate"
+    );
+    // The comment is text: no element was made from it.
+    assert_eq!(b.text("#ratings .comment").await?, HOSTILE_COMMENT);
+    assert_eq!(
+        b.js("return document.querySelectorAll('#ratings b, #ratings img, main img:not(.who img)').length")
+            .await?,
+        json!(0)
+    );
+    assert!(!b.alert_open().await, "no alert opened");
+    b.close_clean("the customer's").await
+}
+
+/// An 8×8 PNG: a real image the browser can draw.
+const PNG: [u8; 74] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x08, 0x08, 0x02, 0x00, 0x00, 0x00, 0x4b, 0x6d, 0x29,
+    0xdc, 0x00, 0x00, 0x00, 0x11, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xe0, 0x8a, 0x38, 0x85,
+    0x15, 0x31, 0x0c, 0x2d, 0x09, 0x00, 0x1e, 0x7b, 0x4b, 0x01, 0xeb, 0xa3, 0x96, 0x66, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// Waits until the profile dialog has an answer from the server (nothing in
+/// flight, the status or error line says `said`); returns the console's profile state.
+async fn profile_says(a: &Browser, what: &str, said: &str) -> Result<Value> {
+    let script = format!(
+        "const p = window.frontdeskAgent.state().profile;
+         return !p.busy && (p.status === {said} || p.error === {said}) && p",
+        said = json!(said)
+    );
+    a.until(what, &script).await
+}
+
+/// The console's "Send my card" (once per customer, and saying so) and "My
+/// profile" (figures, a refused number, a slogan saved, a photo uploaded,
+/// refused and removed); what was saved is on the agent's page.
+#[tokio::test]
+async fn an_agent_sends_their_card_and_edits_their_profile() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server().await?;
+    let customer = "+14155550188";
+    let _sam = waiting_customer(&ts, customer).await?;
+
+    let a = driver.agent(&ts, None).await?;
+    a.sign_in(AGENT.0, AGENT.1).await?;
+    a.click("#go-idle").await?;
+    let services = a
+        .until(
+            "the customer assigned",
+            "const s = window.frontdeskAgent.state(); return s.services.length === 1 && s.services",
+        )
+        .await?;
+    let service = services[0]["id"]
+        .as_str()
+        .ok_or("no service id")?
+        .to_owned();
+    a.view("service").await?;
+    assert_eq!(a.text("#send-card").await?, "Send my card");
+    assert_eq!(
+        a.attr("#send-card", "aria-disabled").await?.as_deref(),
+        Some("false")
+    );
+
+    // Pressed: sent, said on the button and in a notice, and the button is done.
+    a.click("#send-card").await?;
+    a.until(
+        "the card sent",
+        "const s = window.frontdeskAgent.state().services[0];
+         return s.card === 'sent' && document.getElementById('send-card').textContent === 'Card sent'",
+    )
+    .await?;
+    assert_eq!(
+        a.attr("#send-card", "aria-disabled").await?.as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        a.text("#notice").await?,
+        format!("Your card is on its way to {customer}.")
+    );
+    let cards = cards_to(&ts, customer, 1).await?;
+    assert_eq!(cards[0]["service"], json!(service));
+    let link = link_of(&cards[0])?;
+
+    // A second press does nothing.
+    a.click("#send-card").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sms_to(&ts, customer).await?.len(),
+        1,
+        "one card per service"
+    );
+    assert_eq!(a.text("#send-card").await?, "Card sent");
+
+    // After a reload the console does not know; the server does.
+    a.goto(&format!("{}/agent", ts.url())).await?;
+    a.view("service").await?;
+    assert_eq!(a.text("#send-card").await?, "Send my card");
+    a.click("#send-card").await?;
+    a.until(
+        "the card already sent",
+        "const s = window.frontdeskAgent.state().services[0];
+         return s && s.card === 'already' && document.getElementById('send-card').textContent === 'Card already sent'",
+    )
+    .await?;
+    assert_eq!(sms_to(&ts, customer).await?.len(), 1, "still one card");
+
+    // My profile: the figures, and what customers see.
+    a.click("#profile-open").await?;
+    a.view("profile").await?;
+    let p = a
+        .until(
+            "the profile read",
+            "const p = window.frontdeskAgent.state().profile; return !p.busy && p.data",
+        )
+        .await?;
+    assert_eq!(p["served"], json!(0));
+    assert_eq!(a.text("#profile-served").await?, "0");
+    assert_eq!(a.text("#profile-score").await?, "No ratings yet");
+    assert_eq!(
+        a.js("return document.getElementById('profile-slogan').value")
+            .await?,
+        json!("")
+    );
+    a.until(
+        "the drawn photo",
+        "const i = document.getElementById('profile-photo'); return i.complete && i.naturalWidth > 0",
+    )
+    .await?;
+    assert!(
+        !a.displayed("#profile-photo-remove").await?,
+        "no photo to remove yet"
+    );
+
+    // A number that is not one: said by the field.
+    a.type_into("#profile-contact", "12").await?;
+    a.click("#profile-save").await?;
+    profile_says(
+        &a,
+        "the refused number",
+        "That contact number does not look right. Check it, or leave it empty.",
+    )
+    .await?;
+    assert_eq!(
+        a.attr("#profile-contact", "aria-invalid").await?.as_deref(),
+        Some("true")
+    );
+
+    // Saved.
+    let slogan = "Happy to help — <i>really</i> & quickly";
+    a.find("#profile-contact").await?.clear().await?;
+    a.type_into("#profile-contact", "+1 201 555 0199").await?;
+    a.type_into("#profile-slogan", slogan).await?;
+    a.click("#profile-save").await?;
+    let p = profile_says(
+        &a,
+        "the profile saved",
+        "Saved. Customers see it on your page.",
+    )
+    .await?;
+    assert_eq!(p["data"]["slogan"], json!(slogan));
+    assert_eq!(p["data"]["contact_phone"], json!("+12015550199"));
+    assert_eq!(a.attr("#profile-contact", "aria-invalid").await?, None);
+
+    // A photo: uploaded from a file, shown, then removed.
+    let dir = tempfile::tempdir()?;
+    let photo = dir.path().join("me.png");
+    std::fs::write(&photo, PNG)?;
+    a.find("#profile-file")
+        .await?
+        .send_keys(&photo.display().to_string())
+        .await?;
+    let p = profile_says(&a, "the photo uploaded", "Photo saved.").await?;
+    assert_eq!(p["data"]["has_photo"], json!(true));
+    a.until(
+        "the uploaded photo shown",
+        "const i = document.getElementById('profile-photo'); return i.complete && i.naturalWidth === 8",
+    )
+    .await?;
+    // Not an image, whatever its name says: refused, said why.
+    let fake = dir.path().join("not-a-photo.png");
+    std::fs::write(&fake, "this is text")?;
+    a.find("#profile-file")
+        .await?
+        .send_keys(&fake.display().to_string())
+        .await?;
+    profile_says(
+        &a,
+        "the refused file",
+        "That file is not a PNG, JPEG, WebP or GIF image.",
+    )
+    .await?;
+    a.click("#profile-photo-remove").await?;
+    let p = profile_says(&a, "the photo removed", "Photo removed.").await?;
+    assert_eq!(p["data"]["has_photo"], json!(false));
+    a.click("#profile-close").await?;
+    a.until(
+        "the dialog closed",
+        "return !window.frontdeskAgent.state().profile.open",
+    )
+    .await?;
+
+    // The customer's page shows what was saved, as text.
+    let page = driver.open(&ts, &link, None, PHONE).await?;
+    assert_eq!(page.text("#slogan").await?, slogan);
+    assert_eq!(page.text("#contact").await?, "Call +12015550199");
+    assert_eq!(
+        page.js("return document.querySelectorAll('#slogan i').length")
+            .await?,
+        json!(0)
+    );
+    page.close_clean("the customer's").await?;
+
+    // The expected refusals: the number (422) and the file that is not an image (415).
+    a.close_clean_but("the agent's", |e| {
+        (e.contains("/profile") && e.contains("422")) || (e.contains("/photo") && e.contains("415"))
+    })
+    .await
+}
+
+/// Coming back through the link, on a phone: the page starts without asking for
+/// a phone number and asks for the link's agent, who is idle and takes the
+/// customer at once; a reload resumes the chat and asks for nobody again.
+#[tokio::test]
+async fn the_link_brings_the_customer_back_to_their_agent() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server().await?;
+    let mut alice = AgentClient::login(&ts.url(), AGENT.0, AGENT.1).await?;
+    alice.presence(PresenceChoice::Idle).await?;
+    drop(served_once(&ts, &mut alice, PHONE_NUMBER).await?);
+    let link = link_of(&cards_to(&ts, "+12015550123", 1).await?[0])?;
+    let code = link.trim_start_matches("/a/").to_owned();
+
+    let c = driver
+        .open(&ts, &format!("/?link={code}"), None, PHONE)
+        .await?;
+    // Alice is idle: she gets the customer at once.
+    let s = alice.wait_assigned(WAIT).await?;
+    assert_eq!(s.phone, "+12015550123");
+    c.view("chat-view").await?;
+    c.until(
+        "the agent's name",
+        &format!(
+            "return document.getElementById('chat-title').textContent === {}",
+            json!(AGENT_NAME)
+        ),
+    )
+    .await?;
+    let state = c.state().await?;
+    assert_eq!(state["link"], json!(code));
+    assert_eq!(state["reach"], json!("done"));
+    assert!(
+        !c.displayed("#start-view").await?,
+        "no phone number asked for"
+    );
+    // The code stands for the phone number: out of the address bar.
+    assert_eq!(c.js("return location.search").await?, json!(""));
+
+    // They talk; a reload comes back to the chat and asks for nobody again.
+    c.type_into("#chat-input", "Hi again!").await?;
+    c.click("#chat-send").await?;
+    wait_for_line(&c, "the customer", CUSTOMER_LINES, "customer", "Hi again!").await?;
+    c.goto(&format!("{}/", ts.url())).await?;
+    c.view("chat-view").await?;
+    wait_for_line(&c, "the customer", CUSTOMER_LINES, "customer", "Hi again!").await?;
+    c.until(
+        "the resumed chat",
+        "const s = window.frontdesk.state(); return s.connected && s.chat && !s.chat.stale && s.outbox === 0",
+    )
+    .await?;
+    assert_eq!(c.state().await?["reach"], json!("done"));
+    assert_eq!(alice.services().len(), 1, "one service, not two");
+
+    // A link that is not (or no longer) valid: said, and the phone is asked for.
+    let other = driver
+        .open(&ts, "/?link=NotAValidCode123", None, PHONE)
+        .await?;
+    other.view("start-view").await?;
+    other
+        .until(
+            "the unknown-link message",
+            "return document.getElementById('error-text').textContent.startsWith('This link is not valid')",
+        )
+        .await?;
+    assert_eq!(other.state().await?["link"], Value::Null);
+    other.type_into("#phone", "+1 415 555 0188").await?;
+    other.click("#start").await?;
+    other.screen(MAIN_TITLE).await?;
+    other.close_clean("the other customer's").await?;
+    c.close_clean("the customer's").await
+}
+
+/// Through the link while the agent is busy: the customer waits for them by
+/// name, the console marks them "waiting for you"; when the agent stays busy
+/// past `cards.reach_wait_secs` the customer is told anyone may take them, and
+/// the agent, free again, takes them. In Chinese on the customer's side.
+#[tokio::test]
+async fn the_customer_waits_for_their_busy_agent_then_anyone() -> Result {
+    let Some(driver) = Driver::start().await? else {
+        return Ok(());
+    };
+    let ts = chat_server_with(|c| c.cards.reach_wait_secs = 3).await?;
+    let a = driver.agent(&ts, None).await?;
+    a.sign_in(AGENT.0, AGENT.1).await?;
+    let me = a
+        .until(
+            "the agent's id",
+            "const s = window.frontdeskAgent.state(); return s.agent && s.agent.id",
+        )
+        .await?;
+    a.click("#go-idle").await?;
+
+    // A first chat, ended in the console: the card goes out.
+    let mut first = CustomerClient::start(&ts.url(), PHONE_NUMBER).await?;
+    first.select("chat").await?;
+    a.until(
+        "the first customer",
+        "return window.frontdeskAgent.state().services.length === 1",
+    )
+    .await?;
+    a.view("service").await?;
+    a.click("#end-service").await?;
+    let link = link_of(&cards_to(&ts, "+12015550123", 1).await?[0])?;
+    let code = link.trim_start_matches("/a/").to_owned();
+    drop(first);
+
+    // Someone else takes the agent.
+    let _other = waiting_customer(&ts, "+14155550188").await?;
+    a.until(
+        "the agent busy",
+        "const s = window.frontdeskAgent.state();
+         return s.services.length === 1 && s.services[0].phone === '+14155550188'",
+    )
+    .await?;
+
+    // Through the link: waiting for her, by name.
+    let c = driver
+        .open(&ts, &format!("/?link={code}"), Some("zh-CN"), PHONE)
+        .await?;
+    c.view("queue").await?;
+    c.until(
+        "waiting for the agent",
+        &format!(
+            "return document.getElementById('queue-title').textContent === {}",
+            json!(format!("正在等待 {AGENT_NAME}"))
+        ),
+    )
+    .await?;
+    assert_eq!(
+        c.state().await?["queue"]["waitingFor"]["name"],
+        json!(AGENT_NAME)
+    );
+    assert_eq!(
+        c.text("#queue-wait").await?,
+        format!("{AGENT_NAME} 一有空就会为您服务。")
+    );
+    assert!(!c.displayed("#start-view").await?);
+
+    // The console marks the customer waiting for this agent.
+    let queue = a
+        .until(
+            "the customer waiting for the agent",
+            "const q = window.frontdeskAgent.state().queue; return q.length === 1 && q.waiting",
+        )
+        .await?;
+    assert_eq!(queue[0]["forAgent"], me);
+    assert_eq!(
+        a.text("#queue-list li.for-me .waiting-for").await?,
+        "Waiting for you"
+    );
+
+    // She stays busy: the customer is told, and waits for anyone.
+    c.until(
+        "the fell-back notice",
+        &format!(
+            "return document.getElementById('queue-fellback').textContent === {}",
+            json!(format!(
+                "{AGENT_NAME} 仍在忙碌，下一位空闲的客服将为您服务。"
+            ))
+        ),
+    )
+    .await?;
+    assert_eq!(c.text("#queue-title").await?, "正在为您转接人工客服");
+    assert_eq!(c.state().await?["queue"]["waitingFor"], Value::Null);
+    a.until(
+        "the mark gone from the console",
+        "return document.querySelectorAll('#queue-list li.for-me').length === 0
+            && window.frontdeskAgent.state().queue.waiting[0].forAgent === null",
+    )
+    .await?;
+
+    // Free again, she takes them.
+    a.click("#end-service").await?;
+    c.view("chat-view").await?;
+    c.until(
+        "the agent's name",
+        &format!(
+            "return document.getElementById('chat-title').textContent === {}",
+            json!(AGENT_NAME)
+        ),
+    )
+    .await?;
+    a.until(
+        "the customer from the link",
+        "const s = window.frontdeskAgent.state();
+         return s.services.length === 1 && s.services[0].phone === '+12015550123'",
+    )
+    .await?;
+    c.close_clean("the customer's").await?;
+    a.close_clean("the agent's").await
 }

@@ -12,6 +12,13 @@
 // (`service.bot`): shown above the chat with each answer's matching degree. The
 // queue column shows the bot's live hand-off thresholds (`queue.handoff`).
 //
+// After (or during) a service the agent may text the customer a link to their own
+// page ("Send my card": `send_card`, answered `card_sent`); the customer comes
+// back through it to rate them or to ask for them again, and waits for them
+// first (`queue.waiting[].for_agent`, shown "Waiting for you"). What that page
+// shows of the agent (photo, slogan, contact number) they edit in "My profile",
+// over REST with the same session cookie (`/api/agents/{id}/profile`, `/photo`).
+//
 // Server text (names, phones, chat, questions, answers) is only ever put in the
 // page with textContent.
 // What the customer page does alike is in common.js, loaded before this.
@@ -27,6 +34,9 @@
   const DEGREE_LOW = 0.5;
   const DEGREE_HIGH = 0.8;
   const NOTICE_MS = 8000;
+  // The server's limit for a photo (PHOTO_MAX_BYTES): checked here first so a
+  // large file is refused at once instead of after its upload.
+  const PHOTO_MAX_BYTES = 512 * 1024;
   // Set after signing in, cleared on signing out: whether opening the page should
   // try the session cookie before asking to sign in. Not a secret (the cookie is
   // HttpOnly); it only spares first visitors a refused connection.
@@ -117,6 +127,44 @@
       handoffHint: 'The bot offers a person when an answer’s matching degree is under the first figure, '
         + 'or the mean of the conversation is under the second. Both rise when agents are idle and fall '
         + 'when they are swamped (pressure 0 to 1).',
+      sendCard: 'Send my card',
+      sendingCard: 'Sending…',
+      cardSent: 'Card sent',
+      cardAlready: 'Card already sent',
+      cardFailed: 'Card not delivered',
+      cardHint: 'Texts the customer a link to your page, where they can rate you and come back to you.',
+      cardSentNotice: (p) => `Your card is on its way to ${p}.`,
+      forYou: 'Waiting for you',
+      forOther: 'Asked for another agent',
+      myProfile: 'My profile',
+      profileTitle: 'My profile',
+      profileIntro: 'Customers see this on your page, from the link in the text message they get after a service.',
+      close: 'Close',
+      photoAlt: 'Your photo',
+      photoUpload: 'Upload a photo',
+      photoRemove: 'Remove photo',
+      photoHint: 'PNG, JPEG, WebP or GIF, at most 512 KiB.',
+      photoUploading: 'Uploading the photo…',
+      photoSaved: 'Photo saved.',
+      photoRemoved: 'Photo removed.',
+      photoTooLarge: 'That photo is too large: at most 512 KiB.',
+      photoNotImage: 'That file is not a PNG, JPEG, WebP or GIF image.',
+      servedLabel: 'Customers served',
+      satisfaction: 'Satisfaction',
+      score: (m, n) => `${m} of 5 · ${n === 1 ? '1 rating' : `${n} ratings`}`,
+      noRatings: 'No ratings yet',
+      slogan: 'Slogan',
+      sloganHint: 'One line under your name, at most 140 characters.',
+      contact: 'Contact number',
+      contactHint: 'Optional: customers can call it from your page.',
+      save: 'Save',
+      saving: 'Saving…',
+      saved: 'Saved. Customers see it on your page.',
+      profileLoading: 'Loading…',
+      profileFailed: 'Could not reach the server. Check the connection and try again.',
+      profileForbidden: 'You may change only your own profile.',
+      sloganInvalid: 'The slogan must be one line of plain text, at most 140 characters.',
+      contactInvalid: 'That contact number does not look right. Check it, or leave it empty.',
       errors: {
         not_your_customer: 'That customer is no longer yours.',
         rate_limited: 'Too fast: wait a moment.',
@@ -205,6 +253,44 @@
       handoff: (single, mean, pressure) => `匹配度低于 ${single}（平均低于 ${mean}）时提议转人工 · 压力 ${pressure}`,
       handoffHint: '当某个回答的匹配度低于第一个数值，或整段对话的平均匹配度低于第二个数值时，机器人会提议转人工。'
         + '客服空闲时两个数值升高，客服繁忙时降低（压力从 0 到 1）。',
+      sendCard: '发送我的名片',
+      sendingCard: '正在发送…',
+      cardSent: '名片已发送',
+      cardAlready: '名片此前已发送',
+      cardFailed: '名片未能送达',
+      cardHint: '以短信向客户发送您页面的链接：客户可以在页面上评价您，并再次找到您。',
+      cardSentNotice: (p) => `名片正在发送给 ${p}。`,
+      forYou: '指定由您接待',
+      forOther: '指定了其他客服',
+      myProfile: '我的资料',
+      profileTitle: '我的资料',
+      profileIntro: '客户在服务结束后收到的短信链接会打开您的页面，并看到以下资料。',
+      close: '关闭',
+      photoAlt: '您的照片',
+      photoUpload: '上传照片',
+      photoRemove: '删除照片',
+      photoHint: 'PNG、JPEG、WebP 或 GIF，不超过 512 KiB。',
+      photoUploading: '正在上传照片…',
+      photoSaved: '照片已保存。',
+      photoRemoved: '照片已删除。',
+      photoTooLarge: '照片过大：不能超过 512 KiB。',
+      photoNotImage: '该文件不是 PNG、JPEG、WebP 或 GIF 图片。',
+      servedLabel: '已服务客户',
+      satisfaction: '满意度',
+      score: (m, n) => `${m} / 5 · ${n} 条评价`,
+      noRatings: '暂无评价',
+      slogan: '个人签名',
+      sloganHint: '显示在您姓名下方的一句话，最多 140 个字符。',
+      contact: '联系电话',
+      contactHint: '可选：客户可以在您的页面上拨打。',
+      save: '保存',
+      saving: '正在保存…',
+      saved: '已保存，客户会在您的页面上看到。',
+      profileLoading: '正在加载…',
+      profileFailed: '无法连接服务器，请检查网络后重试。',
+      profileForbidden: '您只能修改自己的资料。',
+      sloganInvalid: '个人签名须为一行纯文本，最多 140 个字符。',
+      contactInvalid: '联系电话似乎不正确，请检查，或留空。',
       errors: {
         not_your_customer: '该客户已不由您接待。',
         rate_limited: '操作过快，请稍候。',
@@ -364,6 +450,7 @@
       case 'said': onSaid(msg); break;
       case 'customer_status': onCustomerStatus(msg); break;
       case 'service_ended': onServiceEnded(msg); break;
+      case 'card_sent': onCardSent(msg); break;
       case 'error': onError(msg); break;
       default: break; // pong: hearing it was the point
     }
@@ -389,15 +476,29 @@
     renderConn();
     renderServices();
     flushSays();
-    // An end asked for before the drop, for a customer still in hand: ask again.
+    resendPending();
+  }
+
+  // An end or a card asked for before a drop (or a `rate_limited`), for a customer
+  // still in hand: ask again. Both are safe to repeat: a card goes once per
+  // service (a repeat is answered `duplicate`), and an end ends once.
+  function resendPending() {
     for (const [id, s] of state.services) {
       if (s.ending) conn.send({ type: 'end_service', service: id });
+      if (s.card === 'sending') {
+        s.cardResent = true;
+        conn.send({ type: 'send_card', service: id });
+      }
     }
   }
 
   // A service as the server sends it, keeping what this page knew about it.
   function mergeService(view, old) {
-    const s = old || { lines: new Map(), unread: 0, fresh: false, ending: false, draft: '' };
+    // `card`: null, 'sending' (asked, no answer yet), then 'sent', 'already' or
+    // 'failed' from `card_sent`.
+    const s = old || {
+      lines: new Map(), unread: 0, fresh: false, ending: false, draft: '', card: null, cardResent: false,
+    };
     s.view = view;
     s.online = view.customer_online !== false;
     for (const line of Array.isArray(view.messages) ? view.messages : []) addLine(s, view.id, line);
@@ -489,6 +590,19 @@
     renderServices();
   }
 
+  // The card is stored and on its way (or was before: `duplicate`). A repeat we
+  // sent ourselves after a drop answers our own first press: that card is ours.
+  function onCardSent(msg) {
+    const s = state.services.get(msg.service);
+    if (!s) return;
+    const ours = !msg.duplicate || (s.card === 'sending' && s.cardResent);
+    if (msg.status === 'failed') s.card = 'failed';
+    else s.card = ours ? 'sent' : 'already';
+    s.cardResent = false;
+    if (ours && msg.status !== 'failed') showNotice(t('cardSentNotice', s.view.phone));
+    if (msg.service === state.active) renderService();
+  }
+
   function onError(msg) {
     if (msg.error === 'superseded') {
       // The console was opened in another window, which has the agent now;
@@ -508,9 +622,7 @@
       retryTimer = setTimeout(() => {
         retryTimer = null;
         flushSays();
-        for (const [id, s] of state.services) {
-          if (s.ending) conn.send({ type: 'end_service', service: id });
-        }
+        resendPending();
       }, Number(msg.retry_after_ms) || 1000);
       return;
     }
@@ -525,6 +637,10 @@
       state.services.delete(msg.service);
       if (state.active === msg.service) state.active = firstService();
       renderServices();
+    } else if (state.services.has(msg.service) && state.services.get(msg.service).card === 'sending') {
+      // The card could not be issued (the server says why): the button may be pressed again.
+      state.services.get(msg.service).card = null;
+      if (msg.service === state.active) renderService();
     }
     showError(errorText(msg.error, msg.message));
   }
@@ -564,6 +680,15 @@
   function presence(choice) {
     if (!conn.ready()) return;
     conn.send({ type: 'presence', state: choice });
+  }
+
+  function sendCard(id) {
+    const s = state.services.get(id);
+    if (!s || s.card || s.ending) return;
+    s.card = 'sending';
+    s.cardResent = false;
+    conn.send({ type: 'send_card', service: id });
+    renderService();
   }
 
   function endService(id) {
@@ -664,6 +789,189 @@
     state.services = new Map();
     says.length = 0;
     stopFlash();
+    closeProfile();
+  }
+
+  // ---------------------------------------------------------------- my profile
+
+  // What customers see of the agent on their page: over REST, authenticated by the
+  // session cookie like the socket. `data`: the last AgentProfile read or saved.
+  const profile = { data: null, busy: false };
+
+  function profilePath(what) {
+    return `/api/agents/${encodeURIComponent(String(state.agent.id))}/${what}`;
+  }
+
+  // { ok, status, body }; status 0 when the server could not be reached.
+  async function profileFetch(method, what, body, type) {
+    const headers = {};
+    if (state.token) headers.authorization = `Bearer ${state.token}`;
+    if (type) headers['content-type'] = type;
+    const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+    if (body !== undefined) init.body = body;
+    let r;
+    try {
+      r = await fetch(profilePath(what), init);
+    } catch (_) {
+      return { ok: false, status: 0, body: null };
+    }
+    let json = null;
+    try { json = await r.json(); } catch (_) { json = null; }
+    return { ok: r.ok, status: r.status, body: json };
+  }
+
+  function openProfile() {
+    if (!state.agent) return;
+    const dialog = $('profile');
+    profileMessage('', '');
+    markField(null);
+    if (!dialog.open) dialog.showModal();
+    showPhoto();
+    loadProfile();
+  }
+
+  function closeProfile() {
+    const dialog = $('profile');
+    if (dialog.open) dialog.close();
+  }
+
+  async function loadProfile() {
+    setProfileBusy(true, t('profileLoading'));
+    const r = await profileFetch('GET', 'profile');
+    setProfileBusy(false, '');
+    if (!r.ok || !r.body) {
+      profileFailed(r);
+      return;
+    }
+    fillProfile(r.body, true);
+  }
+
+  // The figures always; the fields only when asked (not over what is being typed).
+  function fillProfile(p, fields) {
+    profile.data = p;
+    $('profile-served').textContent = String(Number(p.served) || 0);
+    const n = Number(p.ratings) || 0;
+    $('profile-score').textContent = typeof p.satisfaction === 'number' && n > 0
+      ? t('score', p.satisfaction.toFixed(1), n) : t('noRatings');
+    if (fields) {
+      $('profile-slogan').value = typeof p.slogan === 'string' ? p.slogan : '';
+      $('profile-contact').value = typeof p.contact_phone === 'string' ? p.contact_phone : '';
+    }
+    $('profile-photo-remove').hidden = !p.has_photo;
+  }
+
+  // The photo as customers see it (the drawn default without one). The query
+  // changes every time, so a new photo shows at once whatever the cache kept.
+  function showPhoto() {
+    const img = $('profile-photo');
+    img.alt = t('photoAlt');
+    img.src = `${profilePath('photo')}?v=${Date.now()}`;
+  }
+
+  async function saveProfile() {
+    if (profile.busy || !state.agent) return;
+    const body = JSON.stringify({
+      slogan: $('profile-slogan').value.trim(),
+      contact_phone: $('profile-contact').value.trim(),
+    });
+    profileMessage('', '');
+    markField(null);
+    setProfileBusy(true, t('saving'));
+    const r = await profileFetch('PUT', 'profile', body, 'application/json');
+    setProfileBusy(false, '');
+    if (!r.ok || !r.body) {
+      profileFailed(r);
+      return;
+    }
+    fillProfile(r.body, true);
+    profileMessage('', t('saved'));
+  }
+
+  async function uploadPhoto(file) {
+    if (profile.busy || !state.agent) return;
+    profileMessage('', '');
+    if (file.size > PHOTO_MAX_BYTES) {
+      profileMessage(t('photoTooLarge'), '');
+      return;
+    }
+    setProfileBusy(true, t('photoUploading'));
+    // The raw bytes; the server reads the format from them, not from this type.
+    const r = await profileFetch('PUT', 'photo', file, file.type || 'application/octet-stream');
+    setProfileBusy(false, '');
+    if (!r.ok || !r.body) {
+      profileFailed(r);
+      return;
+    }
+    fillProfile(r.body, false);
+    showPhoto();
+    profileMessage('', t('photoSaved'));
+  }
+
+  async function removePhoto() {
+    if (profile.busy || !state.agent) return;
+    profileMessage('', '');
+    setProfileBusy(true, '');
+    const r = await profileFetch('DELETE', 'photo');
+    setProfileBusy(false, '');
+    if (!r.ok || !r.body) {
+      profileFailed(r);
+      return;
+    }
+    fillProfile(r.body, false);
+    showPhoto();
+    profileMessage('', t('photoRemoved'));
+  }
+
+  // Says what went wrong, in the dialog. A 422 names its field only in its English
+  // message (its code is the generic `invalid_request`): the field is told by the
+  // message's start, and our own text shown, else the server's.
+  function profileFailed(r) {
+    if (r.status === 401) {
+      signedOut();
+      forgetSignedIn();
+      showLogin(t('sessionEnded'));
+      return;
+    }
+    const message = r.body && typeof r.body.message === 'string' ? r.body.message : '';
+    let text;
+    if (r.status === 0) text = t('profileFailed');
+    else if (r.status === 413) text = t('photoTooLarge');
+    else if (r.status === 415) text = t('photoNotImage');
+    else if (r.status === 403) text = t('profileForbidden');
+    else if (r.status === 422 && message.startsWith('the slogan')) {
+      text = t('sloganInvalid');
+      markField('profile-slogan');
+    } else if (r.status === 422 && message.startsWith('the contact number')) {
+      text = t('contactInvalid');
+      markField('profile-contact');
+    } else text = message || errorText('internal');
+    profileMessage(text, '');
+  }
+
+  function markField(id) {
+    for (const f of ['profile-slogan', 'profile-contact']) {
+      if (f === id) {
+        $(f).setAttribute('aria-invalid', 'true');
+        $(f).focus();
+      } else {
+        $(f).removeAttribute('aria-invalid');
+      }
+    }
+  }
+
+  function profileMessage(error, status) {
+    $('profile-error').textContent = error;
+    $('profile-status').textContent = status;
+  }
+
+  function setProfileBusy(on, text) {
+    profile.busy = on;
+    for (const id of ['profile-save', 'profile-upload', 'profile-photo-remove']) {
+      $(id).setAttribute('aria-disabled', on ? 'true' : 'false');
+    }
+    $('profile-file').disabled = on;
+    if (on) $('profile-status').textContent = text;
+    $('profile-status').dataset.tone = on ? 'busy' : 'done';
   }
 
   // ---------------------------------------------------------------- attention
@@ -754,7 +1062,7 @@
     const off = !conn.ready();
     // Replies can be written and sent while reconnecting (the outbox keeps them);
     // presence and ending a service need the server.
-    for (const id of ['go-idle', 'go-away', 'end-service']) {
+    for (const id of ['go-idle', 'go-away', 'end-service', 'send-card']) {
       $(id).setAttribute('aria-disabled', off ? 'true' : 'false');
     }
     if (!off) renderService();
@@ -794,6 +1102,13 @@
       const need = el('span', { class: 'waiting-need' }, t(`need_${w.need}`));
       li.append(need);
       li.append(el('span', { class: 'waiting-time', 'data-since': String(w.since_ms) }, duration(Date.now() - w.since_ms)));
+      // Came back through an agent's link: that agent takes them first.
+      if (w.for_agent !== undefined && w.for_agent !== null) {
+        const mine = !!state.agent && Number(w.for_agent) === Number(state.agent.id);
+        li.classList.add(mine ? 'for-me' : 'for-other');
+        li.dataset.forAgent = String(w.for_agent);
+        li.append(el('span', { class: 'waiting-for' }, t(mine ? 'forYou' : 'forOther')));
+      }
       list.append(li);
     }
     $('queue-empty').hidden = q.length > 0;
@@ -896,6 +1211,7 @@
     const end = $('end-service');
     end.textContent = t(s.ending ? 'ending' : 'endService');
     end.setAttribute('aria-disabled', s.ending || !conn.ready() ? 'true' : 'false');
+    renderCardButton(s);
 
     const viewed = $('viewed');
     viewed.textContent = '';
@@ -909,6 +1225,17 @@
     $('viewed-empty').hidden = items.length > 0;
     renderBotLog(v);
     renderTranscript(true);
+  }
+
+  // "Send my card": pressed once per customer; then it says what came of it.
+  const CARD_LABELS = { sending: 'sendingCard', sent: 'cardSent', already: 'cardAlready', failed: 'cardFailed' };
+
+  function renderCardButton(s) {
+    const button = $('send-card');
+    button.textContent = t(CARD_LABELS[s.card] || 'sendCard');
+    button.dataset.card = s.card || '';
+    button.title = t('cardHint');
+    button.setAttribute('aria-disabled', s.card || s.ending || !conn.ready() ? 'true' : 'false');
   }
 
   // What the customer asked the bot before reaching a person: each question, the
@@ -1069,6 +1396,24 @@
     $('end-service').addEventListener('click', () => {
       if (state.active && conn.ready()) endService(state.active);
     });
+    $('send-card').addEventListener('click', () => {
+      if (state.active && conn.ready()) sendCard(state.active);
+    });
+
+    $('profile-open').addEventListener('click', openProfile);
+    $('profile-close').addEventListener('click', closeProfile);
+    $('profile-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      saveProfile();
+    });
+    $('profile-file').addEventListener('change', () => {
+      const input = $('profile-file');
+      const file = input.files && input.files[0];
+      // Cleared, so choosing the same file again is a change too.
+      input.value = '';
+      if (file) uploadPhoto(file);
+    });
+    $('profile-photo-remove').addEventListener('click', removePhoto);
 
     for (const ev of ['pointerdown', 'keydown', 'focus']) window.addEventListener(ev, seen, true);
     common.whenBack(() => conn.nudge());
@@ -1092,7 +1437,9 @@
         idle: state.queue.idle,
         busy: state.queue.busy,
         away: state.queue.away,
-        waiting: state.queue.waiting.map((w) => ({ consultation: w.consultation, phone: w.phone, tier: w.tier })),
+        waiting: state.queue.waiting.map((w) => ({
+          consultation: w.consultation, phone: w.phone, tier: w.tier, forAgent: w.for_agent === undefined ? null : w.for_agent,
+        })),
         handoff: state.queue.handoff && Object.assign({}, state.queue.handoff),
       },
       active: state.active,
@@ -1103,6 +1450,7 @@
         tier: s.view.tier,
         online: s.online,
         unread: s.unread,
+        card: s.card,
         viewed: (s.view.viewed || []).map((v) => v.item),
         bot: (Array.isArray(s.view.bot) ? s.view.bot : []).map((b) => ({
           question: b.question, entry: b.entry || null, degree: b.degree, offered: !!b.offered,
@@ -1112,6 +1460,13 @@
           .map((l) => ({ seq: l.seq, from: l.from, text: l.text, id: l.id })),
       })),
       says: says.map((m) => ({ service: m.service, id: m.id, text: m.text, sent: m.sent })),
+      profile: {
+        open: $('profile').open,
+        busy: profile.busy,
+        data: profile.data && Object.assign({}, profile.data),
+        error: $('profile-error').textContent,
+        status: $('profile-status').textContent,
+      },
     }),
     // Closes the socket as a dropped network would: the console must reconnect.
     dropConnection: () => {

@@ -22,6 +22,16 @@
 // with their line breaks, `code` and **bold** made into elements whose text is
 // set with textContent, nothing else.
 //
+// Opened as `/?link=CODE` (the link to an agent's page, which came by SMS after a
+// service), the page starts with `hello` carrying the link instead of a phone
+// number (the link proves the number), then asks for that agent once with
+// `reach_agent`, a numbered request like `human`. The code is kept in
+// sessionStorage (and taken out of the address bar): a reload resumes with it, so
+// the server still knows the agent, and whether `reach_agent` was sent (under
+// which number) is kept too, so it is asked for exactly once. While the customer
+// waits for that agent `queued` names them (`waiting_for`); `fell_back` says they
+// stayed busy and anyone may take the customer now.
+//
 // Server text (menu titles, content) is only ever put in the page with textContent.
 // What the agent console does alike is in common.js, loaded before this.
 'use strict';
@@ -45,6 +55,15 @@
   const KEY_BOT = 'frontdesk.bot';
   // Answers the customer said helped, so their buttons stay thanked after a reload.
   const KEY_HELPED = 'frontdesk.helped';
+  // The agent's link this consultation came through (`?link=CODE`), sent again
+  // with every resume.
+  const KEY_LINK = 'frontdesk.link';
+  // Where asking for the link's agent stands: '' (not yet), 'asked' (to be sent),
+  // 'asked:N' (sent as request N), 'done' (answered, or applied).
+  const KEY_REACH = 'frontdesk.reach';
+  // What a link's code looks like (the server's are base64url); anything else is
+  // refused here without a round trip.
+  const LINK_CODE = /^[A-Za-z0-9_-]{1,64}$/;
 
   const TICK_MS = 2000;
 
@@ -92,6 +111,10 @@
       queueNoAgents: 'No agent is available right now. We will connect you as soon as one is.',
       queueHint: 'You can keep using the menu while you wait.',
       requeued: 'You are at the front of the line again.',
+      linkLoading: 'Connecting you with your agent…',
+      queueFor: (name) => `Waiting for ${name}`,
+      queueForWait: (name) => `${name} will take you as soon as they are free.`,
+      fellBack: (name) => `${name} is still busy — the next available agent will take you.`,
       cancelWait: 'Stop waiting',
       chatSub: 'is chatting with you',
       conversation: 'Conversation',
@@ -159,6 +182,8 @@
         bot_not_open: 'The assistant is closed. Choose it in the menu to ask again.',
         no_offer: 'The offer of a person has lapsed.',
         unknown_question: 'That answer could not be found.',
+        unknown_link: 'This link is not valid any more. Please enter your phone number to continue.',
+        no_link: 'This consultation did not start from your agent’s link, so we cannot ask for them. Choose a chat in the menu to reach the next available agent.',
       },
     },
     zh: {
@@ -196,6 +221,10 @@
       queueNoAgents: '目前没有空闲的客服，有客服空闲时将立即为您接通。',
       queueHint: '等待期间您可以继续使用菜单。',
       requeued: '您已重新排在队列首位。',
+      linkLoading: '正在为您联系您的客服…',
+      queueFor: (name) => `正在等待 ${name}`,
+      queueForWait: (name) => `${name} 一有空就会为您服务。`,
+      fellBack: (name) => `${name} 仍在忙碌，下一位空闲的客服将为您服务。`,
       cancelWait: '取消等待',
       chatSub: '正在为您服务',
       conversation: '对话',
@@ -263,6 +292,8 @@
         bot_not_open: '智能助手已关闭，请在菜单中重新选择后提问。',
         no_offer: '人工转接的提议已失效。',
         unknown_question: '找不到该回答。',
+        unknown_link: '该链接已失效，请输入您的手机号码继续。',
+        no_link: '此次咨询不是通过客服的链接发起的，无法指定该客服。请在菜单中选择在线客服，由下一位空闲的客服为您服务。',
       },
     },
   };
@@ -277,7 +308,8 @@
     get(key) { try { return sessionStorage.getItem(key); } catch (_) { return null; } },
     set(key, value) { try { sessionStorage.setItem(key, String(value)); } catch (_) { /* see above */ } },
     clear() {
-      for (const key of [KEY_TOKEN, KEY_CONSULTATION, KEY_REQ, KEY_SAYS, KEY_ASKS, KEY_BOT, KEY_HELPED]) {
+      for (const key of [KEY_TOKEN, KEY_CONSULTATION, KEY_REQ, KEY_SAYS, KEY_ASKS, KEY_BOT, KEY_HELPED,
+        KEY_LINK, KEY_REACH]) {
         this.remove(key);
       }
     },
@@ -312,6 +344,13 @@
     bot: null,
     // The customer chose the bot and has not left it: `bot_opened` shows its view.
     wantBot: false,
+    // The agent's link this consultation came through, or null; and where asking
+    // for that agent stands (KEY_REACH).
+    link: null,
+    reach: '',
+    // The agent waited for did not come free (`fell_back`): their name, shown in
+    // the waiting panel until the wait is over.
+    fellBack: null,
   };
 
   // Chat messages the server has not acknowledged yet, oldest first:
@@ -446,8 +485,16 @@
     return () => ({ type: 'hello', protocol: PROTOCOL, phone });
   }
 
+  function linkHello(code) {
+    return () => ({ type: 'hello', protocol: PROTOCOL, link: code });
+  }
+
+  // With the link, if there is one: it is what tells the server (again, after a
+  // restart too) which agent this customer came for.
   function resumeHello() {
-    return { type: 'hello', protocol: PROTOCOL, resume: state.token };
+    const hello = { type: 'hello', protocol: PROTOCOL, resume: state.token };
+    if (state.link) hello.link = state.link;
+    return hello;
   }
 
   // ---------------------------------------------------------------- outbox
@@ -476,6 +523,7 @@
         if (e.req === null) {
           e.req = nextReq();
           e.msg.req = e.req;
+          if (e.msg.type === 'reach_agent') setReach(`asked:${e.req}`);
         }
         e.sent = conn.send(e.msg);
         if (!e.sent) return;
@@ -517,6 +565,7 @@
       case 'ack': onAck(msg.req); break;
       case 'ended': onEnded(msg); break;
       case 'queued': onQueued(msg); break;
+      case 'fell_back': onFellBack(msg); break;
       case 'agent_joined': onAgentJoined(msg); break;
       case 'chat': onChat(msg); break;
       case 'said': onSaid(msg); break;
@@ -546,6 +595,7 @@
     // resend in order under their numbers (this connection has applied none of
     // them), and never reuse a number the server has seen.
     const lastReq = Number(msg.last_req) || 0;
+    settleReach(lastReq);
     removeThrough(lastReq);
     for (const e of outbox) {
       e.sent = false;
@@ -582,6 +632,7 @@
     if (!away) showView('menu');
     renderScreen(msg.screen, moved && !away);
     renderQueue();
+    maybeReach();
     flush();
     updateControls();
   }
@@ -637,17 +688,24 @@
   // ---------------------------------------------------------------- queue and chat
 
   function onQueued(msg) {
+    // A new wait: whatever fell back in an earlier one is over.
+    if (!state.queue) state.fellBack = null;
     // The answer to `human`: the customer sees their place in the waiting panel.
     const handing = !!(state.bot && state.bot.handing);
     if (state.bot) state.bot.handing = false;
+    const waitingFor = msg.waiting_for && typeof msg.waiting_for.name === 'string'
+      ? { id: msg.waiting_for.id, name: msg.waiting_for.name } : null;
     state.queue = {
       position: Number(msg.position) || 0,
       waiting: Number(msg.waiting) || 0,
       estimatedWaitMs: Number(msg.estimated_wait_ms) || 0,
       agentsAvailable: Number(msg.agents_available) || 0,
       requeued: !!msg.requeued || !!(state.queue && state.queue.requeued),
+      waitingFor,
       stale: false,
     };
+    // Waiting for that agent again (after a resume): what fell back is forgotten.
+    if (waitingFor) state.fellBack = null;
     // Waiting again (after `agent_lost`) means the chat is over.
     if (state.chat) {
       state.chat = null;
@@ -659,6 +717,93 @@
     renderBot(false);
   }
 
+  // The agent asked for stayed busy: anyone may take the customer now (a `queued`
+  // without `waiting_for` follows).
+  function onFellBack(msg) {
+    const name = msg.agent && typeof msg.agent.name === 'string' ? msg.agent.name : '';
+    state.fellBack = name || (state.queue && state.queue.waitingFor && state.queue.waitingFor.name) || '';
+    if (state.queue) state.queue.waitingFor = null;
+    renderQueue();
+  }
+
+  // ---------------------------------------------------------------- the agent's link
+
+  // `?link=CODE` in the address: the code, taken out of the address bar (it stands
+  // for the customer's phone number; a reload resumes with the stored copy).
+  // Undefined without one; null when it cannot be a code.
+  function linkFromAddress() {
+    let params;
+    try { params = new URLSearchParams(location.search); } catch (_) { return undefined; }
+    if (!params.has('link')) return undefined;
+    const code = (params.get('link') || '').trim();
+    params.delete('link');
+    try {
+      const rest = params.toString();
+      history.replaceState(history.state, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
+    } catch (_) { /* the address keeps the code: no harm */ }
+    return LINK_CODE.test(code) ? code : null;
+  }
+
+  function setLink(code) {
+    state.link = code;
+    if (code) store.set(KEY_LINK, code);
+    else store.remove(KEY_LINK);
+  }
+
+  function setReach(value) {
+    state.reach = value;
+    if (value) store.set(KEY_REACH, value);
+    else store.remove(KEY_REACH);
+  }
+
+  // The number `reach_agent` was sent under, or 0.
+  function reachReq() {
+    const m = /^asked:(\d+)$/.exec(state.reach);
+    return m ? Number(m[1]) : 0;
+  }
+
+  // Requests through `req` are applied and recorded: if `reach_agent` was one of
+  // them, it is done (its `queued` or `agent_joined` came or comes on its own).
+  function settleReach(req) {
+    const n = reachReq();
+    if (n && n <= req) setReach('done');
+  }
+
+  // Once welcomed through a link: ask for its agent, unless that was done (or is
+  // in the outbox already, to be resent under its number).
+  function maybeReach() {
+    if (!state.link || state.reach === 'done' || state.ending) return;
+    if (outbox.some((e) => e.msg.type === 'reach_agent')) return;
+    setReach('asked');
+    request('reach_agent');
+  }
+
+  // A start through a link: no phone number asked for.
+  function beginLink(code) {
+    resetConsultation();
+    setLink(code);
+    setReach('');
+    $('loading-text').textContent = t('linkLoading');
+    showView('loading');
+    conn.open(linkHello(code));
+  }
+
+  // The link is not (or no longer) valid: forget it; the consultation, if there
+  // is one, resumes without it, else the phone number is asked for.
+  function dropLink(code, message) {
+    conn.stop();
+    setLink(null);
+    setReach('');
+    setStatus('');
+    if (state.token) {
+      resume();
+    } else {
+      showStart();
+      $('phone').focus();
+    }
+    showError(errorText(code, message));
+  }
+
   function onAgentJoined(msg) {
     const same = state.chat && state.chat.service === msg.service;
     const chat = same ? state.chat : { service: msg.service, lines: new Map() };
@@ -667,6 +812,7 @@
     chat.stale = false;
     state.chat = chat;
     state.queue = null;
+    state.fellBack = null;
     if (state.bot) state.bot.handing = false;
     setWantBot(false);
     renderQueue();
@@ -1050,6 +1196,7 @@
 
   function onAck(req) {
     if (typeof req !== 'number') return;
+    settleReach(req);
     removeThrough(req);
     state.lastAck = Math.max(state.lastAck, req);
     updateControls();
@@ -1103,6 +1250,8 @@
         delete entry.msg.req;
         entry.sent = false;
         entry.answered = false;
+        // Not applied: after a reload it must be asked for again.
+        if (entry.msg.type === 'reach_agent') setReach('asked');
       }
       if (req === null && conn.welcomed) {
         // A refused frame the server could not read far enough to name: it may
@@ -1139,6 +1288,15 @@
       flush(); // the error answered it: the next queued request may go now
       // The bot item could not be chosen: its view does not open.
       if (refused && refused.type === 'select' && kindOf(refused.item) === 'bot') setWantBot(false);
+      // Asking for the link's agent was answered: it is not asked again. Already
+      // waiting or chatting (asked before a reload, say) is where it would lead.
+      if (refused && refused.type === 'reach_agent') {
+        setReach('done');
+        if (code === 'already_waiting') {
+          updateControls();
+          return;
+        }
+      }
       // `human` refused (e.g. already waiting): said in the bot's view, where it was asked.
       if (refused && refused.type === 'human' && !CLOSING_CODES.includes(code)) {
         if (state.bot) {
@@ -1160,14 +1318,24 @@
         showPhoneError(errorText(code, msg.message));
         $('phone').focus();
         return;
+      case 'unknown_link':
+        dropLink(code, msg.message);
+        return;
       case 'unknown_resume_token':
       case 'consultation_ended': {
         // The customer asked to end and the connection dropped before `ended` came
         // back: the end went through, so thank them rather than report an error.
         const asked = state.ending;
+        // A link whose agent was not asked for yet (just opened, say, in a tab
+        // whose consultation is over): start again through it.
+        const link = state.reach === 'done' ? null : state.link;
         closeConsultation();
         if (asked && code === 'consultation_ended') {
           showDone(t('endedNoCount'));
+          return;
+        }
+        if (link && !asked) {
+          beginLink(link);
           return;
         }
         showStart();
@@ -1184,8 +1352,9 @@
       case 'idle_timeout':
         // The server closes the socket next and we resume: nothing to tell the
         // customer beyond "Reconnecting…". Before a consultation exists there is
-        // nothing to resume, so the start form reports it.
-        if (!state.token) failStart(errorText(code, msg.message));
+        // nothing to resume, so the start form reports it; a start through a
+        // link tries again (it asks the customer nothing).
+        if (!state.token && !state.link) failStart(errorText(code, msg.message));
         return;
       case 'unsupported_protocol':
         conn.stop();
@@ -1208,6 +1377,11 @@
     if (state.token && ['menu', 'loading', 'chat', 'bot'].includes(state.view)) {
       setStatus(t('reconnecting'));
       conn.retry();
+    } else if (state.link && state.view === 'loading') {
+      // Starting through a link: nothing was typed that an error could point
+      // at, so keep trying, as a resume does.
+      setStatus(t('reconnecting'));
+      conn.retry();
     } else if (state.starting) {
       failStart(t('connectFailed'));
     }
@@ -1221,7 +1395,7 @@
     Object.assign(state, {
       token: null, consultation: null, screen: null, screenKey: '',
       lastShown: 0, lastAck: 0, counter: 0, ending: false, queue: null, chat: null, bot: null,
-      wantBot: false,
+      wantBot: false, link: null, reach: '', fellBack: null,
     });
     says.length = 0;
     asks.length = 0;
@@ -1238,6 +1412,9 @@
     state.chat = null;
     state.bot = null;
     state.wantBot = false;
+    state.link = null;
+    state.reach = '';
+    state.fellBack = null;
     says.length = 0;
     asks.length = 0;
     clearTimeout(confirmTimer);
@@ -1250,11 +1427,14 @@
 
   function begin(phone) {
     resetConsultation(); // a new consultation: request numbers start again at 1
+    setLink(null);
+    setReach('');
     setStarting(true);
     conn.open(startHello(phone));
   }
 
   function resume() {
+    $('loading-text').textContent = t(state.link ? 'linkLoading' : 'loading');
     showView('loading');
     conn.open(resumeHello);
   }
@@ -1263,6 +1443,8 @@
     conn.stop();
     setStarting(false);
     setStatus('');
+    // A start through a link shows no form until it fails: the phone form then.
+    if (state.view === 'loading' && !state.token) showStart();
     showError(text);
   }
 
@@ -1440,12 +1622,20 @@
     $('queue').hidden = !q;
     $('menu-view').classList.toggle('waiting', !!q);
     if (!q) return;
+    const agent = q.waitingFor ? q.waitingFor.name : null;
+    $('queue-title').textContent = agent ? t('queueFor', agent) : t('queueTitle');
+    $('queue').dataset.for = agent ? 'agent' : '';
     $('queue-position').textContent = String(q.position);
     $('queue-position-label').textContent = t('queuePosition');
-    $('queue-wait').textContent = q.agentsAvailable > 0
-      ? t('queueWait', Math.max(1, Math.ceil(q.estimatedWaitMs / 60000)))
-      : t('queueNoAgents');
+    let wait;
+    if (agent) wait = t('queueForWait', agent);
+    else if (q.agentsAvailable > 0) wait = t('queueWait', Math.max(1, Math.ceil(q.estimatedWaitMs / 60000)));
+    else wait = t('queueNoAgents');
+    $('queue-wait').textContent = wait;
     $('queue-requeued').hidden = !q.requeued;
+    const fell = $('queue-fellback');
+    fell.textContent = state.fellBack !== null && !agent ? t('fellBack', state.fellBack) : '';
+    fell.hidden = !fell.textContent;
   }
 
   // The chat: stored lines by seq, then ours still on their way.
@@ -1708,6 +1898,9 @@
         })),
       },
       asks: asks.map((a) => ({ id: a.id, text: a.text, sent: a.sent })),
+      link: state.link,
+      reach: state.reach,
+      fellBack: state.fellBack,
     }),
     // Closes the socket as a dropped network would, without ending anything: the
     // page must reconnect and resume on its own.
@@ -1716,17 +1909,30 @@
     },
   };
 
+  const linked = linkFromAddress();
   const saved = store.get(KEY_TOKEN);
   if (saved) {
     // A reload mid-consultation picks it up again instead of asking for the phone.
     state.token = saved;
     state.consultation = store.get(KEY_CONSULTATION);
     state.counter = Number(store.get(KEY_REQ)) || 0;
+    state.link = store.get(KEY_LINK);
+    state.reach = store.get(KEY_REACH) || '';
+    if (linked && linked !== state.link) {
+      // A new link opened in a tab with a consultation open: it continues, and
+      // the new link's agent is asked for.
+      setLink(linked);
+      setReach('');
+    }
     loadSays();
     loadAsks();
     state.wantBot = store.get(KEY_BOT) !== null;
     resume();
+  } else if (linked) {
+    beginLink(linked);
   } else {
     showStart();
   }
+  // `?link=` with something that cannot be a link's code: said as for an unknown one.
+  if (linked === null) showError(errorText('unknown_link', ''));
 }());

@@ -311,11 +311,15 @@ fn stars_text(n: u8) -> String {
     format!("{}{}", "★".repeat(n), "☆".repeat(5 - n))
 }
 
+/// The pages' icon (the customer page's), inline: no request for `/favicon.ico`.
+const ICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='7' fill='%230a58ca'/%3E%3Cpath d='M9 8.5h14a1.5 1.5 0 0 1 1.5 1.5v9a1.5 1.5 0 0 1-1.5 1.5h-7l-5 4v-4H9A1.5 1.5 0 0 1 7.5 19v-9A1.5 1.5 0 0 1 9 8.5z' fill='none' stroke='white' stroke-width='2' stroke-linejoin='round'/%3E%3C/svg%3E";
+
 fn shell(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><link rel=\"stylesheet\" href=\"/static/card.css\"></head><body>{body}</body></html>",
+         <title>{}</title><link rel=\"icon\" href=\"{ICON}\">\
+         <link rel=\"stylesheet\" href=\"/static/card.css\"></head><body>{body}</body></html>",
         esc(title)
     )
 }
