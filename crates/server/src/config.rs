@@ -407,7 +407,8 @@ impl Config {
                 "cards: message must contain {link}".into(),
             ));
         }
-        frontdesk_sms::build(&self.sms).map_err(|e| ConfigError::Unusable(format!("sms: {e}")))?;
+        // The error names its key (`sms.http.url is required when …`).
+        frontdesk_sms::build(&self.sms).map_err(|e| ConfigError::Unusable(e.to_string()))?;
         if self.bot.reload_secs == 0 {
             return Err(ConfigError::Unusable(
                 "bot: reload_secs must be above 0".into(),
@@ -528,6 +529,58 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("does not exist"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn cards_and_sms_settings_come_from_file_and_env_and_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[cards]\npublic_url = \"https://help.example.com\"\nreach_wait_secs = 30\n\
+                 [sms]\ngateway = \"http\"\n[sms.http]\nurl = \"https://sms.example.com/send\"\n",
+            )?;
+            jail.set_env(
+                "FRONTDESK_SMS__HTTP__AUTH_HEADER",
+                "Authorization: Bearer s3cret",
+            );
+            let c = Config::load(Some(Path::new("c.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(c.cards.reach_wait_secs, 30);
+            assert_eq!(c.sms.gateway, frontdesk_sms::GatewayKind::Http);
+            assert_eq!(
+                c.sms.http.auth_header.as_deref(),
+                Some("Authorization: Bearer s3cret")
+            );
+            assert!(
+                !format!("{c:?}").contains("s3cret"),
+                "secrets stay out of logs"
+            );
+            jail.set_env("FRONTDESK_SMS__HTTP__AUTH_HEADER", "");
+            let refused = |toml: &str| -> Result<String, figment::Error> {
+                jail.create_file("bad.toml", toml)?;
+                Ok(
+                    Config::load(Some(Path::new("bad.toml")), &Overrides::default())
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default(),
+                )
+            };
+            let e = refused("[cards]\nsecret = \"short\"\n")?;
+            assert!(e.contains("cards: secret"), "{e}");
+            let e = refused("[cards]\npublic_url = \"help.example.com\"\n")?;
+            assert!(e.contains("public_url"), "{e}");
+            let e = refused("[cards]\nmessage = \"no link here\"\n")?;
+            assert!(e.contains("{link}"), "{e}");
+            let e = refused("[sms]\ngateway = \"http\"\n")?;
+            assert!(e.contains("sms.http.url"), "{e}");
+            let e = refused("[sms]\ngateway = \"twilio\"\n")?;
+            assert!(e.contains("sms.twilio"), "{e}");
             Ok(())
         });
     }

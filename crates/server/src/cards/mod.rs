@@ -79,6 +79,10 @@ pub enum CardError {
     /// The server has not finished starting (no link key yet).
     #[error("links are not ready yet")]
     NotReady,
+    /// The service's customer has no phone number on record (cannot happen for a
+    /// consultation started normally; guarded all the same).
+    #[error("the customer of service {0} has no phone number")]
+    NoPhone(String),
     /// The store failed or refused.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -235,6 +239,9 @@ impl Cards {
     ) -> Result<CardIssued, CardError> {
         let key = self.key.get().ok_or(CardError::NotReady)?;
         let base = self.base.get().ok_or(CardError::NotReady)?;
+        if s.phone.is_empty() {
+            return Err(CardError::NoPhone(s.id.clone()));
+        }
         let code = key.code(s.agent_id, &s.phone);
         let link = format!("{base}/a/{code}");
         let body = self
