@@ -300,34 +300,14 @@ impl AgentClient {
     /// [`ClientError::Server`] with `not_your_customer` when the service is not
     /// this agent's or is over.
     pub async fn end_service(&mut self, service: &str) -> Result<String> {
-        self.link
-            .send(&AgentClientMessage::EndService {
-                service: service.to_owned(),
-            })
-            .await?;
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            match self.recv_until(deadline).await? {
-                Incoming::Event(AgentServerMessage::ServiceEnded {
-                    service: ended,
-                    reason,
-                }) if ended == service => return Ok(reason),
-                Incoming::Event(AgentServerMessage::Error {
-                    service: about,
-                    id: None,
-                    error,
-                    message,
-                    ..
-                }) if about.as_deref().is_none_or(|s| s == service) => {
-                    return Err(ClientError::Server {
-                        code: error,
-                        message,
-                    });
-                }
-                Incoming::Event(e) => self.link.events.push_back(e),
-                _ => {}
-            }
-        }
+        let msg = AgentClientMessage::EndService {
+            service: service.to_owned(),
+        };
+        self.act_on(service, msg, |m| match m {
+            AgentServerMessage::ServiceEnded { service: s, reason } if s == service => Ok(reason),
+            other => Err(other),
+        })
+        .await
     }
 
     /// "Send my card": the customer of `service` gets this agent's link by SMS
@@ -337,27 +317,43 @@ impl AgentClient {
     /// # Errors
     /// [`ClientError::Server`] when refused (`not_your_customer`); connection errors.
     pub async fn send_card(&mut self, service: &str) -> Result<CardSent> {
-        self.link
-            .send(&AgentClientMessage::SendCard {
-                service: service.to_owned(),
-            })
-            .await?;
+        let msg = AgentClientMessage::SendCard {
+            service: service.to_owned(),
+        };
+        self.act_on(service, msg, |m| match m {
+            AgentServerMessage::CardSent {
+                service: s,
+                sms,
+                status,
+                duplicate,
+            } if s == service => Ok(CardSent {
+                sms,
+                status,
+                duplicate,
+            }),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// Sends an action on `service` and waits for its answer: the message `answer`
+    /// takes (it hands back any other), or an error about the service. Everything
+    /// else read meanwhile is kept as an event.
+    async fn act_on<T>(
+        &mut self,
+        service: &str,
+        msg: AgentClientMessage,
+        answer: impl Fn(AgentServerMessage) -> std::result::Result<T, AgentServerMessage>,
+    ) -> Result<T> {
+        self.link.send(&msg).await?;
         let deadline = Instant::now() + self.timeout;
         loop {
-            match self.recv_until(deadline).await? {
-                Incoming::Event(AgentServerMessage::CardSent {
-                    service: about,
-                    sms,
-                    status,
-                    duplicate,
-                }) if about == service => {
-                    return Ok(CardSent {
-                        sms,
-                        status,
-                        duplicate,
-                    });
-                }
-                Incoming::Event(AgentServerMessage::Error {
+            let Incoming::Event(event) = self.recv_until(deadline).await? else {
+                continue;
+            };
+            match answer(event) {
+                Ok(result) => return Ok(result),
+                Err(AgentServerMessage::Error {
                     service: about,
                     id: None,
                     error,
@@ -369,8 +365,7 @@ impl AgentClient {
                         message,
                     });
                 }
-                Incoming::Event(e) => self.link.events.push_back(e),
-                _ => {}
+                Err(other) => self.link.events.push_back(other),
             }
         }
     }

@@ -56,10 +56,9 @@ fn queue(c: &mut Criterion) {
     });
 }
 
-fn dispatch(c: &mut Criterion) {
-    // 10k waiting, 100 agents all busy: the decision when an agent finishes is the
-    // hot path (one pairing), and the no-op decision when nobody is free.
-    let mut d: Dispatcher<u32, u32> = Dispatcher::new(policy());
+/// 10k customers waiting behind 100 agents who each hold one.
+fn busy_dispatcher() -> Dispatcher<u32, u32> {
+    let mut d = Dispatcher::new(policy());
     for i in 0..WAITING {
         d.enqueue(customer(i)).unwrap();
     }
@@ -67,6 +66,13 @@ fn dispatch(c: &mut Criterion) {
         d.agents.set_available(&a, 1);
     }
     assert_eq!(d.assign().len(), 100);
+    d
+}
+
+fn dispatch(c: &mut Criterion) {
+    // 10k waiting, 100 agents all busy: the decision when an agent finishes is the
+    // hot path (one pairing), and the no-op decision when nobody is free.
+    let mut d = busy_dispatcher();
     let mut next = WAITING;
     let mut agent = 0u32;
     c.bench_function(
@@ -88,14 +94,7 @@ fn dispatch(c: &mut Criterion) {
     // The same, with 100 of the 10k waiting for one agent in particular (they came
     // back through a link) at the back of the queue: the agent they wait for
     // finishes and takes one of them ahead of the queue.
-    let mut d: Dispatcher<u32, u32> = Dispatcher::new(policy());
-    for i in 0..WAITING {
-        d.enqueue(customer(i)).unwrap();
-    }
-    for a in 0..100 {
-        d.agents.set_available(&a, 1);
-    }
-    assert_eq!(d.assign().len(), 100);
+    let mut d = busy_dispatcher();
     let mut next = WAITING;
     for a in 0..100 {
         d.enqueue_for(customer(next), a).unwrap();
