@@ -304,8 +304,10 @@ impl AgentClient {
             service: service.to_owned(),
         };
         self.act_on(service, msg, |m| match m {
-            AgentServerMessage::ServiceEnded { service: s, reason } if s == service => Ok(reason),
-            other => Err(other),
+            AgentServerMessage::ServiceEnded { service: s, reason } if s == service => {
+                Some(reason.clone())
+            }
+            _ => None,
         })
         .await
     }
@@ -326,24 +328,24 @@ impl AgentClient {
                 sms,
                 status,
                 duplicate,
-            } if s == service => Ok(CardSent {
-                sms,
-                status,
-                duplicate,
+            } if s == service => Some(CardSent {
+                sms: *sms,
+                status: status.clone(),
+                duplicate: *duplicate,
             }),
-            other => Err(other),
+            _ => None,
         })
         .await
     }
 
     /// Sends an action on `service` and waits for its answer: the message `answer`
-    /// takes (it hands back any other), or an error about the service. Everything
-    /// else read meanwhile is kept as an event.
+    /// reads a result from, or an error about the service. Everything else read
+    /// meanwhile is kept as an event.
     async fn act_on<T>(
         &mut self,
         service: &str,
         msg: AgentClientMessage,
-        answer: impl Fn(AgentServerMessage) -> std::result::Result<T, AgentServerMessage>,
+        answer: impl Fn(&AgentServerMessage) -> Option<T>,
     ) -> Result<T> {
         self.link.send(&msg).await?;
         let deadline = Instant::now() + self.timeout;
@@ -351,21 +353,23 @@ impl AgentClient {
             let Incoming::Event(event) = self.recv_until(deadline).await? else {
                 continue;
             };
-            match answer(event) {
-                Ok(result) => return Ok(result),
-                Err(AgentServerMessage::Error {
+            if let Some(result) = answer(&event) {
+                return Ok(result);
+            }
+            match event {
+                AgentServerMessage::Error {
                     service: about,
                     id: None,
                     error,
                     message,
                     ..
-                }) if about.as_deref().is_none_or(|s| s == service) => {
+                } if about.as_deref().is_none_or(|s| s == service) => {
                     return Err(ClientError::Server {
                         code: error,
                         message,
                     });
                 }
-                Err(other) => self.link.events.push_back(other),
+                other => self.link.events.push_back(other),
             }
         }
     }
