@@ -706,3 +706,36 @@ async fn a_card_owed_when_the_server_stopped_is_sent_after_the_restart() {
     let _ = ServerMessage::OfferDeclined {};
     let _ = AgentServerMessage::Pong { nonce: None };
 }
+
+#[tokio::test]
+async fn a_customer_who_asks_for_their_agent_again_waits_the_full_time_again() {
+    let ts = TestServer::start_with(|c| c.cards.reach_wait_secs = 2).await;
+    let admin = ts.admin().await;
+    let mut ann = common::agent(&ts, &admin, "ann", 1).await;
+    ann.presence(PresenceChoice::Idle).await.unwrap();
+    let (code, _) = card(&ts, &admin, &mut ann, 1).await;
+    let (_c2, _s2) = chat(&ts, &mut ann, 2).await;
+
+    let mut c1 = CustomerClient::through_link(&ts.url(), &code)
+        .await
+        .unwrap();
+    c1.reach_agent().await.unwrap();
+    assert!(next_queued(&mut c1).await.waiting_for.is_some());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    c1.cancel().await.unwrap();
+    c1.reach_agent().await.unwrap();
+    // The first wait's timer fires a second later: it must not end the second wait.
+    let until = tokio::time::Instant::now() + Duration::from_millis(1600);
+    while let Ok(event) = c1.next_event(until - tokio::time::Instant::now()).await {
+        assert!(
+            !matches!(event, CustomerEvent::FellBack { .. }),
+            "the first wait's timer ended the second wait"
+        );
+    }
+    // The second wait ends on its own time.
+    loop {
+        if let CustomerEvent::FellBack { .. } = c1.next_event(WAIT).await.unwrap() {
+            break;
+        }
+    }
+}

@@ -154,6 +154,9 @@ struct WaitMeta {
     requeued: bool,
     /// The last `(position, estimate)` sent, so only changes are pushed.
     last_sent: Option<(u32, Option<u64>)>,
+    /// Until when they wait for one agent (Unix ms): the timer that ends the wait
+    /// checks it is still this wait, not a later one.
+    prefer_until: Option<i64>,
 }
 
 struct State {
@@ -354,6 +357,7 @@ impl Desk {
                             phone: phones.get(&e.consultation).cloned().unwrap_or_default(),
                             requeued: e.head,
                             last_sent: None,
+                            prefer_until: e.prefer.map(|p| p.1).filter(|_| !e.head),
                         },
                     );
                 }
@@ -612,6 +616,7 @@ impl Desk {
                     phone: phone.to_owned(),
                     requeued: false,
                     last_sent: None,
+                    prefer_until: prefer.map(|p| p.1),
                 },
             );
             let queued = queued_message(&mut st, consultation);
@@ -634,16 +639,24 @@ impl Desk {
         self.tasks.spawn(async move {
             tokio::select! {
                 () = shutdown.cancelled() => {}
-                () = tokio::time::sleep(wait) => desk.preference_over(&consultation).await,
+                () = tokio::time::sleep(wait) => desk.preference_over(&consultation, until).await,
             }
         });
     }
 
     /// The customer waited long enough for their agent: anyone may take them now,
     /// from the place their arrival gives them. They are told.
-    async fn preference_over(self: &Arc<Self>, consultation: &str) {
+    async fn preference_over(self: &Arc<Self>, consultation: &str, until: i64) {
         {
             let mut st = self.lock();
+            // A customer who left and came back through the link since waits anew.
+            let this_wait = st
+                .waiting
+                .get(consultation)
+                .is_some_and(|m| m.prefer_until == Some(until));
+            if !this_wait {
+                return;
+            }
             let Some(agent) = st.dispatch.lapse(&consultation.to_owned()) else {
                 return;
             };
@@ -1369,6 +1382,7 @@ impl Desk {
                             phone: s.phone.clone(),
                             requeued: true,
                             last_sent: None,
+                            prefer_until: None,
                         },
                     );
                     lost.push(s);
