@@ -191,14 +191,6 @@ impl Cards {
         Ok(())
     }
 
-    /// The link for `agent` and `phone`, once started.
-    #[must_use]
-    pub fn link(&self, agent: i64, phone: &str) -> Option<String> {
-        let key = self.key.get()?;
-        let base = self.base.get()?;
-        Some(format!("{base}/a/{}", key.code(agent, phone)))
-    }
-
     /// What a code stands for, or `None` for a code that is malformed, unknown,
     /// or not made with the current key. Every miss does the same work (a lookup
     /// and a MAC), so a miss takes as long whatever the code looks like.

@@ -574,8 +574,18 @@ impl Session {
 
     /// Steps 4, 5 and 8: judge the request, answer, record, acknowledge.
     async fn request(&mut self, req: u64, request: Request) -> Result<(), Stop> {
+        self.timed_request(req, request, None).await
+    }
+
+    /// A request, timed into `request_seconds`; `prefer_agent` for `reach_agent`.
+    async fn timed_request(
+        &mut self,
+        req: u64,
+        request: Request,
+        prefer_agent: Option<i64>,
+    ) -> Result<(), Stop> {
         let started = Instant::now();
-        let result = self.handle_request(req, request, None).await;
+        let result = self.handle_request(req, request, prefer_agent).await;
         self.app.metrics.request_took(started.elapsed());
         result
     }
@@ -600,10 +610,7 @@ impl Session {
             .await;
             return Ok(());
         };
-        let started = Instant::now();
-        let result = self.handle_request(req, Request::Human, Some(agent)).await;
-        self.app.metrics.request_took(started.elapsed());
-        result
+        self.timed_request(req, Request::Human, Some(agent)).await
     }
 
     async fn handle_request(
