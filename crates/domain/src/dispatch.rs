@@ -175,6 +175,14 @@ mod tests {
         })
     }
 
+    /// One assignment round as (customer, agent) pairs.
+    fn pairs(d: &mut Dispatcher<u32, u32>) -> Vec<(u32, u32)> {
+        d.assign()
+            .into_iter()
+            .map(|a| (a.customer.who, a.agent))
+            .collect()
+    }
+
     fn chat(who: u32, tier: Tier, at: i64) -> Waiting<u32> {
         Waiting {
             who,
@@ -192,20 +200,12 @@ mod tests {
         d.enqueue(chat(12, Tier::GeneralCore, 9)).unwrap();
         d.agents.set_available(&1, 1);
         d.agents.set_available(&2, 1);
-        let got: Vec<(u32, u32)> = d
-            .assign()
-            .into_iter()
-            .map(|a| (a.customer.who, a.agent))
-            .collect();
+        let got = pairs(&mut d);
         assert_eq!(got, [(11, 1), (12, 2)]);
         assert_eq!(d.waiting.iter().map(|w| w.who).collect::<Vec<_>>(), [10]);
         assert!(d.assign().is_empty(), "nobody is ready");
         d.agents.finish(&2, Need::Chat);
-        let got: Vec<(u32, u32)> = d
-            .assign()
-            .into_iter()
-            .map(|a| (a.customer.who, a.agent))
-            .collect();
+        let got = pairs(&mut d);
         assert_eq!(got, [(10, 2)]);
     }
 
@@ -245,29 +245,17 @@ mod tests {
         // Agent 1 is ready: they take the general head, never the customer who
         // waits for agent 2.
         d.agents.set_available(&1, 1);
-        let got: Vec<(u32, u32)> = d
-            .assign()
-            .into_iter()
-            .map(|a| (a.customer.who, a.agent))
-            .collect();
+        let got = pairs(&mut d);
         assert_eq!(got, [(10, 1)]);
         d.enqueue(chat(12, Tier::Core, 6)).unwrap();
         d.agents.finish(&1, Need::Chat);
-        let got: Vec<(u32, u32)> = d
-            .assign()
-            .into_iter()
-            .map(|a| (a.customer.who, a.agent))
-            .collect();
+        let got = pairs(&mut d);
         assert_eq!(got, [(12, 1)], "the general queue goes on around them");
         // Agent 2 comes: they take the customer waiting for them, although a
         // higher-tier customer who came earlier waits in the general queue.
         d.enqueue(chat(13, Tier::Core, 1)).unwrap();
         d.agents.set_available(&2, 1);
-        let got: Vec<(u32, u32)> = d
-            .assign()
-            .into_iter()
-            .map(|a| (a.customer.who, a.agent))
-            .collect();
+        let got = pairs(&mut d);
         assert_eq!(got, [(11, 2)]);
         assert_eq!(d.preference(&11), None, "served: the preference is gone");
         assert_eq!(d.waiting.position(&13), Some(0));
@@ -284,11 +272,7 @@ mod tests {
         assert_eq!(d.lapse(&11), Some(2));
         assert_eq!(d.lapse(&11), None, "only once");
         d.agents.finish(&1, Need::Chat);
-        let got: Vec<(u32, u32)> = d
-            .assign()
-            .into_iter()
-            .map(|a| (a.customer.who, a.agent))
-            .collect();
+        let got = pairs(&mut d);
         assert_eq!(got, [(11, 1)], "anyone may take them now");
     }
 

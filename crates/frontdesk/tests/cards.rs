@@ -597,14 +597,41 @@ async fn next_queued(c: &mut CustomerClient) -> frontdesk_client::QueueStatus {
     }
 }
 
-#[tokio::test]
-async fn a_customer_from_the_link_reaches_that_agent_ahead_of_the_queue() {
-    let ts = TestServer::start_with(|c| c.cards.reach_wait_secs = 60).await;
+/// A server where customers wait `wait_secs` for their agent; agents ann (idle)
+/// and bob (away); customer 1 was served by ann and holds her link's code.
+struct Back {
+    ts: TestServer,
+    admin: ApiClient,
+    ann: AgentClient,
+    bob: AgentClient,
+    code: String,
+}
+
+async fn came_back(wait_secs: u32) -> Back {
+    let ts = TestServer::start_with(|c| c.cards.reach_wait_secs = wait_secs).await;
     let admin = ts.admin().await;
     let mut ann = common::agent(&ts, &admin, "ann", 1).await;
-    let mut bob = common::agent(&ts, &admin, "bob", 1).await;
+    let bob = common::agent(&ts, &admin, "bob", 1).await;
     ann.presence(PresenceChoice::Idle).await.unwrap();
     let (code, _) = card(&ts, &admin, &mut ann, 1).await;
+    Back {
+        ts,
+        admin,
+        ann,
+        bob,
+        code,
+    }
+}
+
+#[tokio::test]
+async fn a_customer_from_the_link_reaches_that_agent_ahead_of_the_queue() {
+    let Back {
+        ts,
+        admin,
+        mut ann,
+        mut bob,
+        code,
+    } = came_back(60).await;
 
     // Ann is busy with customer 2; customer 3 waits in the general queue.
     let (_c2, s2) = chat(&ts, &mut ann, 2).await;
@@ -649,12 +676,13 @@ async fn a_customer_from_the_link_reaches_that_agent_ahead_of_the_queue() {
 
 #[tokio::test]
 async fn a_customer_waiting_for_a_busy_agent_falls_back_to_the_queue_after_the_wait() {
-    let ts = TestServer::start_with(|c| c.cards.reach_wait_secs = 1).await;
-    let admin = ts.admin().await;
-    let mut ann = common::agent(&ts, &admin, "ann", 1).await;
-    let mut bob = common::agent(&ts, &admin, "bob", 1).await;
-    ann.presence(PresenceChoice::Idle).await.unwrap();
-    let (code, _) = card(&ts, &admin, &mut ann, 1).await;
+    let Back {
+        ts,
+        admin: _admin,
+        mut ann,
+        mut bob,
+        code,
+    } = came_back(1).await;
     let (_c2, _s2) = chat(&ts, &mut ann, 2).await;
     bob.presence(PresenceChoice::Idle).await.unwrap();
 
@@ -709,11 +737,13 @@ async fn a_card_owed_when_the_server_stopped_is_sent_after_the_restart() {
 
 #[tokio::test]
 async fn a_customer_who_asks_for_their_agent_again_waits_the_full_time_again() {
-    let ts = TestServer::start_with(|c| c.cards.reach_wait_secs = 2).await;
-    let admin = ts.admin().await;
-    let mut ann = common::agent(&ts, &admin, "ann", 1).await;
-    ann.presence(PresenceChoice::Idle).await.unwrap();
-    let (code, _) = card(&ts, &admin, &mut ann, 1).await;
+    let Back {
+        ts,
+        admin: _admin,
+        mut ann,
+        bob: _bob,
+        code,
+    } = came_back(2).await;
     let (_c2, _s2) = chat(&ts, &mut ann, 2).await;
 
     let mut c1 = CustomerClient::through_link(&ts.url(), &code)

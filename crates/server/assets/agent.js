@@ -894,24 +894,21 @@
       profileMessage(t('photoTooLarge'), '');
       return;
     }
-    setProfileBusy(true, t('photoUploading'));
     // The raw bytes; the server reads the format from them, not from this type.
-    const r = await profileFetch('PUT', 'photo', file, file.type || 'application/octet-stream');
-    setProfileBusy(false, '');
-    if (!r.ok || !r.body) {
-      profileFailed(r);
-      return;
-    }
-    fillProfile(r.body, false);
-    showPhoto();
-    profileMessage('', t('photoSaved'));
+    await changePhoto(t('photoUploading'), t('photoSaved'), 'PUT', file,
+      file.type || 'application/octet-stream');
   }
 
   async function removePhoto() {
     if (profile.busy || !state.agent) return;
     profileMessage('', '');
-    setProfileBusy(true, '');
-    const r = await profileFetch('DELETE', 'photo');
+    await changePhoto('', t('photoRemoved'), 'DELETE');
+  }
+
+  // Uploads or removes the photo, then shows the profile the server answers with.
+  async function changePhoto(busyText, doneText, method, body, type) {
+    setProfileBusy(true, busyText);
+    const r = await profileFetch(method, 'photo', body, type);
     setProfileBusy(false, '');
     if (!r.ok || !r.body) {
       profileFailed(r);
@@ -919,7 +916,7 @@
     }
     fillProfile(r.body, false);
     showPhoto();
-    profileMessage('', t('photoRemoved'));
+    profileMessage('', doneText);
   }
 
   // Says what went wrong, in the dialog. A 422 names its field only in its English

@@ -220,23 +220,22 @@ impl CardStore for SqliteStore {
     }
 
     async fn services_owed_cards(&self, since: i64, reasons: &[&str]) -> Result<Vec<EndedService>> {
-        // `reasons` is a short fixed list from the server; matched in SQL via JSON.
-        let reasons = serde_json::to_string(reasons)
-            .map_err(|e| StoreError::Conflict(format!("reasons: {e}")))?;
-        let rows = sqlx::query(
+        let marks = vec!["?"; reasons.len()].join(", ");
+        let sql = format!(
             "SELECT s.id, s.consultation_id, s.agent_id, a.display_name, cu.phone \
              FROM services s \
              JOIN accounts a ON a.id = s.agent_id \
              JOIN consultations c ON c.id = s.consultation_id \
              JOIN customers cu ON cu.id = c.customer_id \
-             WHERE s.ended_at >= ? AND s.end_reason IN (SELECT value FROM json_each(?)) \
+             WHERE s.ended_at >= ? AND s.end_reason IN ({marks}) \
              AND NOT EXISTS (SELECT 1 FROM sms_messages m WHERE m.trigger = 'service:' || s.id) \
-             ORDER BY s.ended_at",
-        )
-        .bind(since)
-        .bind(reasons)
-        .fetch_all(&self.pool)
-        .await?;
+             ORDER BY s.ended_at"
+        );
+        let mut q = sqlx::query(&sql).bind(since);
+        for r in reasons {
+            q = q.bind(*r);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(EndedService {
